@@ -1,0 +1,58 @@
+# edge-digits: the two set-up commands are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Second environment: the runtime on the legacy tflite-runtime backend (numpy<2, no TensorFlow).
+VENV_LEGACY := .venv-tflite214
+BIN_LEGACY := $(VENV_LEGACY)/bin
+DEMO := runs/demo
+
+.PHONY: install install-legacy demo test lint typecheck pytest pytest-legacy default-model clean
+
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	touch $@
+
+install-legacy: $(VENV_LEGACY)/.installed
+$(VENV_LEGACY)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_LEGACY)
+	$(BIN_LEGACY)/python -m pip install --quiet --upgrade pip
+	# The legacy backend as on older Raspberry Pi images; the project itself without
+	# ai-edge-litert (--no-deps), its other runtime dependencies named here.
+	$(BIN_LEGACY)/python -m pip install --quiet 'tflite-runtime==2.14.0' 'numpy<2' pillow \
+		opencv-python typer rich pytest hypothesis
+	$(BIN_LEGACY)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+# The whole pipeline, briefly: data -> train -> convert (float32, int8) -> classify.
+demo: install
+	$(BIN)/edge-digits data
+	$(BIN)/edge-digits train --arch edge --epochs 2 --out $(DEMO)
+	$(BIN)/edge-digits convert $(DEMO)/model.keras --precision float32 --precision int8 --out $(DEMO)
+	$(BIN)/edge-digits classify examples/ --model $(DEMO)/model_int8.tflite
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+pytest-legacy: install-legacy
+	EDGE_DIGITS_BACKEND=tflite-runtime $(BIN_LEGACY)/pytest -m "not train" -p no:cacheprovider
+
+test: lint typecheck pytest pytest-legacy
+
+# Rebuild the embedded default model (runtime/models/edge_int8.tflite) from scratch.
+default-model: install
+	$(BIN)/python -m edge_digits.train.default_model
+
+clean:
+	rm -rf $(VENV) $(VENV_LEGACY) runs build *.egg-info .pytest_cache .mypy_cache .ruff_cache

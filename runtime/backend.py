@@ -1,0 +1,83 @@
+"""The one module that imports a TFLite interpreter.
+
+Order: ``ai_edge_litert`` (LiteRT, the renamed tflite-runtime; numpy 2; applies XNNPACK by
+default), then ``tflite_runtime`` (2.14, the last release, still on many Pi images). The
+environment variable ``EDGE_DIGITS_BACKEND`` or the ``backend`` argument forces one.
+Never ``tf.lite.Interpreter``: it is deprecated and drags in TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from .errors import MissingDependencyError, ModelError, UsageError
+
+BACKENDS: dict[str, str] = {
+    "litert": "ai_edge_litert.interpreter",
+    "tflite-runtime": "tflite_runtime.interpreter",
+}
+ENV_VAR = "EDGE_DIGITS_BACKEND"
+_INSTALL_HINT = "pip install ai-edge-litert (or, on older Raspberry Pi OS, pip install tflite-runtime)"
+
+
+def _import(name: str) -> Any | None:
+    try:
+        return importlib.import_module(BACKENDS[name])
+    except ImportError:
+        return None
+
+
+def resolve_backend(backend: str | None = None) -> tuple[str, Any]:
+    """Return (backend name, interpreter module): the one asked for, else the first installed."""
+    wanted = backend or os.environ.get(ENV_VAR) or None
+    if wanted is not None:
+        if wanted not in BACKENDS:
+            allowed = ", ".join(BACKENDS)
+            raise UsageError(f"unknown interpreter backend {wanted!r}; allowed: {allowed}")
+        module = _import(wanted)
+        if module is None:
+            raise MissingDependencyError(
+                f"interpreter backend {wanted!r} is not installed; {_INSTALL_HINT}"
+            )
+        return wanted, module
+    for name in BACKENDS:
+        module = _import(name)
+        if module is not None:
+            return name, module
+    raise MissingDependencyError(f"no TFLite interpreter is installed; {_INSTALL_HINT}")
+
+
+def available_backends() -> list[str]:
+    return [name for name in BACKENDS if _import(name) is not None]
+
+
+def make_interpreter(
+    model_content: bytes,
+    *,
+    origin: str,
+    num_threads: int | None = None,
+    backend: str | None = None,
+    xnnpack: bool = True,
+) -> tuple[Any, str]:
+    """Build an interpreter for `model_content`; return it with the backend's name.
+
+    `xnnpack=False` asks for the builtin kernels without default delegates (for benchmarks).
+    A file that is not a TFLite flatbuffer raises ModelError naming `origin`.
+    """
+    name, module = resolve_backend(backend)
+    # A TFLite flatbuffer carries the identifier "TFL3" at bytes 4-8: checking it first gives
+    # a clear message instead of the interpreter's.
+    if len(model_content) < 8 or model_content[4:8] != b"TFL3":
+        raise ModelError(f"{origin}: not a TFLite model; expected a .tflite file (e.g. from `edge-digits convert`)")
+    kwargs: dict[str, Any] = {"model_content": model_content, "num_threads": num_threads}
+    if not xnnpack:
+        kwargs["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    try:
+        interpreter = module.Interpreter(**kwargs)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise ModelError(f"{origin}: the {name} interpreter cannot load this model ({reason})") from None
+    return interpreter, name

@@ -1,0 +1,213 @@
+"""`Classifier`: a `.tflite` digit model plus its sidecar, behind one small typed interface.
+
+    classifier = Classifier()                      # the embedded default int8 model
+    prediction = classifier.classify_file("img.png")
+    prediction.label, prediction.score             # 7, 0.998
+
+Batches run through one interpreter call each (`resize_tensor_input`); int8/uint8 models
+are quantised and dequantised with the scale and zero point the model itself declares.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backend import make_interpreter
+from .errors import EdgeDigitsWarning, ModelError, UsageError
+from .fileio import sha256_bytes
+from .preprocess import NoDigit, preprocess_file, preprocess_gray
+from .sidecar import MNIST_LABELS, PreprocessSettings, Sidecar, sidecar_path
+
+DEFAULT_MODEL_NAME = "edge_int8.tflite"
+MAX_BATCH = 256  # images per interpreter call: bounded memory, most of the batching gain
+
+
+def default_model_path() -> Path:
+    """The int8 `edge` model shipped inside the package."""
+    return Path(str(resources.files("edge_digits.runtime") / "models" / DEFAULT_MODEL_NAME))
+
+
+@dataclass(frozen=True)
+class ClassifierOptions:
+    """How to build a `Classifier`.
+
+    Fields:
+        model: a `.tflite` file; None means the embedded default model.
+        num_threads: interpreter threads; None lets the backend choose.
+        backend: "litert" or "tflite-runtime"; None takes the first installed.
+        xnnpack: False runs the builtin kernels without the XNNPACK delegate.
+    """
+
+    model: Path | None = None
+    num_threads: int | None = None
+    backend: str | None = None
+    xnnpack: bool = True
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One classification. `label` is None when no digit was found (`reason` says why)."""
+
+    label: int | None
+    score: float
+    top_k: tuple[tuple[int, float], ...] = ()
+    reason: str | None = None
+
+
+class Classifier:
+    """A TFLite digit classifier: `.tflite` + sidecar, preprocessing included."""
+
+    def __init__(self, options: ClassifierOptions | None = None) -> None:
+        options = options or ClassifierOptions()
+        if options.num_threads is not None and options.num_threads < 1:
+            raise UsageError(f"threads must be 1 or more, got {options.num_threads}")
+        self.model_path = Path(options.model) if options.model else default_model_path()
+        try:
+            content = self.model_path.read_bytes()
+        except FileNotFoundError:
+            raise ModelError(f"{self.model_path}: no such model file") from None
+        except OSError as error:
+            raise ModelError(f"{self.model_path}: cannot read model ({error.strerror})") from None
+        self._interpreter, self.backend = make_interpreter(
+            content,
+            origin=str(self.model_path),
+            num_threads=options.num_threads,
+            backend=options.backend,
+            xnnpack=options.xnnpack,
+        )
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._check_shapes()
+        self.sidecar = self._load_sidecar(content)
+        self._batch = int(self._input["shape"][0])
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _check_shapes(self) -> None:
+        in_shape = tuple(int(d) for d in self._input["shape"][1:])
+        out_shape = tuple(int(d) for d in self._output["shape"][1:])
+        if in_shape not in ((28, 28, 1), (28, 28)) or out_shape != (10,):
+            raise ModelError(
+                f"{self.model_path}: model takes input {list(in_shape)} and gives {list(out_shape)}; "
+                "expected a 28x28x1 image in and 10 class scores out"
+            )
+
+    def _load_sidecar(self, content: bytes) -> Sidecar | None:
+        path = sidecar_path(self.model_path)
+        if not path.exists():
+            warnings.warn(
+                f"{self.model_path}: no sidecar {path.name}; assuming MNIST preprocessing and labels 0-9",
+                EdgeDigitsWarning,
+                stacklevel=3,
+            )
+            return None
+        sidecar = Sidecar.read(path)
+        if sidecar.model_sha256 != sha256_bytes(content):
+            raise ModelError(
+                f"{path}: sidecar does not match {self.model_path.name} (sha256 differs); "
+                "re-run `edge-digits convert` or delete the stale sidecar"
+            )
+        return sidecar
+
+    @property
+    def settings(self) -> PreprocessSettings:
+        return self.sidecar.preprocessing if self.sidecar else PreprocessSettings()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.sidecar.labels if self.sidecar else MNIST_LABELS
+
+    @property
+    def input_details(self) -> dict[str, Any]:
+        return dict(self._input)
+
+    @property
+    def output_details(self) -> dict[str, Any]:
+        return dict(self._output)
+
+    # -- inference -------------------------------------------------------------------------
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Float images (N, 28, 28[, 1]) in the model's input range -> probabilities (N, 10)."""
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim == 3:
+            images = images[..., None]
+        if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
+            raise UsageError(f"expected images of shape (N, 28, 28[, 1]), got {images.shape}")
+        chunks = [
+            self._invoke(images[start : start + MAX_BATCH])
+            for start in range(0, len(images), MAX_BATCH)
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
+
+    def _invoke(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) != self._batch:
+            self._interpreter.resize_tensor_input(
+                self._input["index"], [len(batch), *self._input["shape"][1:]]
+            )
+            self._interpreter.allocate_tensors()
+            self._batch = len(batch)
+        tensor = batch.reshape((len(batch), *self._input["shape"][1:]))
+        self._interpreter.set_tensor(self._input["index"], self._quantize(tensor))
+        self._interpreter.invoke()
+        return self._dequantize(self._interpreter.get_tensor(self._output["index"]))
+
+    def _quantize(self, values: np.ndarray) -> np.ndarray:
+        dtype = self._input["dtype"]
+        if not np.issubdtype(dtype, np.integer):
+            return values.astype(dtype)
+        scale, zero_point = self._input["quantization"]
+        info = np.iinfo(dtype)
+        quantized = np.rint(values / scale + zero_point)
+        return np.clip(quantized, info.min, info.max).astype(dtype)
+
+    def _dequantize(self, values: np.ndarray) -> np.ndarray:
+        if np.issubdtype(values.dtype, np.integer):
+            scale, zero_point = self._output["quantization"]
+            values = (values.astype(np.float32) - zero_point) * scale
+        values = values.astype(np.float32)
+        # Our models end in softmax. A foreign model that emits logits gets one here, so that
+        # scores are always probabilities.
+        sums = values.sum(axis=1)
+        if values.min(initial=0.0) < -1e-3 or np.any(np.abs(sums - 1.0) > 0.05):
+            shifted = np.exp(values - values.max(axis=1, keepdims=True))
+            values = shifted / shifted.sum(axis=1, keepdims=True)
+        return values
+
+    # -- classification --------------------------------------------------------------------
+
+    def classify_inputs(
+        self, inputs: list[np.ndarray | NoDigit], top_k: int = 1
+    ) -> list[Prediction]:
+        """Preprocessed inputs (28x28 arrays or NoDigit) -> one Prediction each, batched."""
+        ready = [i for i, item in enumerate(inputs) if not isinstance(item, NoDigit)]
+        probabilities = self.predict(np.stack([inputs[i] for i in ready])) if ready else None
+        predictions: list[Prediction] = []
+        row = {index: position for position, index in enumerate(ready)}
+        for index, item in enumerate(inputs):
+            if isinstance(item, NoDigit):
+                predictions.append(Prediction(label=None, score=0.0, reason=item.reason))
+            else:
+                assert probabilities is not None
+                predictions.append(_prediction(probabilities[row[index]], top_k))
+        return predictions
+
+    def classify_array(self, gray: np.ndarray, top_k: int = 1) -> Prediction:
+        """A uint8 grayscale image (H, W), e.g. a camera frame, -> Prediction."""
+        return self.classify_inputs([preprocess_gray(gray, self.settings)], top_k)[0]
+
+    def classify_file(self, path: Path | str, top_k: int = 1) -> Prediction:
+        """An image file -> Prediction (InputError if it cannot be read)."""
+        return self.classify_inputs([preprocess_file(Path(path), self.settings)], top_k)[0]
+
+
+def _prediction(probabilities: np.ndarray, top_k: int) -> Prediction:
+    order = np.argsort(-probabilities, kind="stable")[: max(1, top_k)]
+    ranked = tuple((int(label), float(probabilities[label])) for label in order)
+    return Prediction(label=ranked[0][0], score=ranked[0][1], top_k=ranked)

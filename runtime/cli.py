@@ -1,0 +1,271 @@
+"""The `edge-digits` command: parse, call one library function, print.
+
+Library errors (`EdgeDigitsError`) become one line on stderr and the exit code the README
+documents. TensorFlow is imported only inside the bodies of `train` and `convert`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import EdgeDigitsError, EdgeDigitsWarning, MissingDependencyError
+
+app = typer.Typer(
+    name="edge-digits",
+    help="Handwritten digits from Keras to a Raspberry Pi: train, convert to TFLite, classify.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+T = TypeVar("T")
+
+EXIT_INTERRUPTED = 130
+TRAIN_EXTRA = "pip install 'edge-digits[train]'"
+
+
+class Precision(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+    int8 = "int8"
+
+
+class Backend(str, Enum):
+    litert = "litert"
+    tflite_runtime = "tflite-runtime"
+
+
+def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    if issubclass(category, EdgeDigitsWarning):
+        err.print(f"warning: {message}", markup=False)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Map library errors to one line on stderr and their documented exit codes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", EdgeDigitsWarning)
+        warnings.showwarning = _show_warning
+        try:
+            yield
+        except EdgeDigitsError as error:
+            err.print(f"error: {error}", markup=False)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted", markup=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _heavy(importer: Callable[[], T], command: str) -> T:
+    """Import the TensorFlow side of the package, or explain how to install it."""
+    try:
+        return importer()
+    except ImportError as error:
+        missing = getattr(error, "name", None) or "tensorflow"
+        raise MissingDependencyError(
+            f"`edge-digits {command}` needs {missing}, which is not installed; run: {TRAIN_EXTRA}"
+        ) from None
+
+
+def _progress(message: str) -> None:
+    err.print(f"[dim]{message}[/dim]")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"edge-digits {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Handwritten digits from Keras to a Raspberry Pi."""
+
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", help="A local mnist.npz or a folder of the four IDX files."),
+]
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", "-m", help="A .tflite model; default: the embedded int8 edge model."),
+]
+ThreadsOption = Annotated[
+    int | None, typer.Option("--threads", min=1, help="Interpreter threads (default: backend's).")
+]
+BackendOption = Annotated[
+    Backend | None,
+    typer.Option("--backend", help="Interpreter: litert or tflite-runtime (default: first installed)."),
+]
+
+
+@app.command()
+def data(path: DataOption = None) -> None:
+    """Fetch and verify MNIST; print where it lives and its label counts."""
+    from .data import load_mnist
+
+    with _user_errors():
+        mnist = load_mnist(path, progress=_progress)
+    out.print(f"MNIST from {mnist.source}: {mnist.path}", markup=False)
+    out.print(f"sha256 of the arrays: {mnist.digest}")
+    table = Table("label", "train", "test", title="label counts")
+    train_counts, test_counts = mnist.label_counts("train"), mnist.label_counts("test")
+    for digit in range(10):
+        table.add_row(str(digit), str(train_counts[digit]), str(test_counts[digit]))
+    table.add_row("all", str(len(mnist.x_train)), str(len(mnist.x_test)), style="bold")
+    out.print(table)
+
+
+@app.command()
+def train(
+    arch: Annotated[str, typer.Option(help="Architecture: edge, cnn3, mlp, mlp_dropout, convnet, cnn_dropout.")] = "edge",
+    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs (early stopping may end sooner).")] = 15,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
+    val_split: Annotated[float, typer.Option(help="Fraction of training images held out for validation.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed for the split, weights and shuffling.")] = 0,
+    patience: Annotated[int, typer.Option(min=1, help="Epochs without improvement before stopping.")] = 4,
+    limit: Annotated[int | None, typer.Option(min=1, help="Train on only this many images.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/latest"),
+    data_path: DataOption = None,
+) -> None:
+    """Train a model on MNIST; write model.keras, history.json and run.json to --out."""
+    with _user_errors():
+        training = _heavy(lambda: __import__("edge_digits.train.training", fromlist=["x"]), "train")
+        config = training.TrainConfig(
+            arch=arch, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,
+            patience=patience, limit=limit, out=out_dir, data=data_path,
+        )  # fmt: skip
+        result = training.train(
+            config, echo=lambda line: out.print(line, markup=False), verbose=1 if sys.stdout.isatty() else 2
+        )
+    out.print(
+        f"best epoch {result.best_epoch}/{result.epochs_run}: validation {result.val_accuracy:.2%}, "
+        f"test {result.test_accuracy:.2%}; model: {result.model_path}",
+        markup=False,
+    )
+
+
+@app.command()
+def convert(
+    model: Annotated[Path, typer.Argument(help="A Keras model (.keras) from `edge-digits train`.")],
+    precision: Annotated[
+        list[Precision] | None, typer.Option("--precision", "-p", help="Repeat for several (default: int8).")
+    ] = None,
+    calibration: Annotated[int, typer.Option(min=1, help="Training images used to calibrate int8.")] = 500,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the model's).")] = None,
+    data_path: DataOption = None,
+) -> None:
+    """Convert to TFLite; score each file on the MNIST test set; print the parity table."""
+    with _user_errors():
+        converter = _heavy(lambda: __import__("edge_digits.convert.converter", fromlist=["x"]), "convert")
+        report = converter.convert(
+            model,
+            [p.value for p in precision or [Precision.int8]],
+            out=out_dir or model.parent,
+            calibration=calibration,
+            data=data_path,
+            echo=_progress,
+        )
+    table = Table(title=f"parity on {report.test_images} MNIST test images")
+    for column in ("model", "file", "size", "accuracy", "agreement with Keras"):
+        table.add_column(column, justify="left" if column in ("model", "file") else "right")
+    for row in (report.keras, *report.models):
+        table.add_row(
+            row.precision, str(row.path), f"{row.size_bytes / 1024:.1f} KiB",
+            f"{row.accuracy:.2%}", "-" if row.precision == "keras" else f"{row.agreement:.2%}",
+        )  # fmt: skip
+    out.print(table)
+
+
+@app.command()
+def classify(
+    paths: Annotated[list[str], typer.Argument(help="Image files, folders and globs.")],
+    model: ModelOption = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=10, help="Labels to show per image.")] = 1,
+    threads: ThreadsOption = None,
+    backend: BackendOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Classify images. Exit code 1 if any file could not be read (the rest are still classified)."""
+    from .classifier import Classifier, ClassifierOptions
+    from .files import classify_paths
+
+    failed = 0
+    with _user_errors():
+        options = ClassifierOptions(model=model, num_threads=threads, backend=backend.value if backend else None)
+        classifier = Classifier(options)
+        for result in classify_paths(classifier, paths, top_k=top_k):
+            failed += not result.ok
+            if result.error:
+                err.print(f"error: {result.error}", markup=False)
+            if as_json:
+                out.print(json.dumps(_json_line(result)), markup=False)
+            elif result.prediction:
+                out.print(f"{result.path}: {_describe(result.prediction, top_k)}", markup=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _json_line(result: Any) -> dict[str, Any]:
+    line: dict[str, Any] = {"path": result.path, "label": None, "score": None}
+    if result.prediction:
+        prediction = result.prediction
+        line.update(label=prediction.label, score=round(prediction.score, 6))
+        line["top_k"] = [{"label": label, "score": round(score, 6)} for label, score in prediction.top_k]
+        if prediction.reason:
+            line["reason"] = prediction.reason
+    if result.error:
+        line["error"] = result.error
+    return line
+
+
+def _describe(prediction: Any, top_k: int) -> str:
+    if prediction.label is None:
+        return f"no digit ({prediction.reason})"
+    if top_k == 1:
+        return f"{prediction.label} ({prediction.score:.3f})"
+    return ", ".join(f"{label} ({score:.3f})" for label, score in prediction.top_k)
+
+
+@app.command()
+def info(
+    model: Annotated[Path | None, typer.Argument(help="A .tflite model (default: the embedded one).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Print a model's inputs, outputs, quantisation and sidecar."""
+    from .info import describe_model
+
+    with _user_errors():
+        description = describe_model(model)
+    if as_json:
+        out.print(json.dumps(description, indent=2), markup=False)
+        return
+    table = Table(show_header=False, title=str(description["path"]))
+    for key, value in description.items():
+        if key != "sidecar":
+            table.add_row(key, str(value))
+    out.print(table)
+    sidecar = description.get("sidecar")
+    out.print(json.dumps(sidecar, indent=2) if sidecar else "no sidecar", markup=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,47 @@
+"""The one family of errors edge-digits raises, and the exit code each maps to.
+
+The CLI catches `EdgeDigitsError` (and only that), prints its message as one line
+on stderr and exits with its `exit_code`. The codes are documented in the README.
+"""
+
+from __future__ import annotations
+
+
+class EdgeDigitsError(Exception):
+    """Base of every error the library raises on purpose; the message is one line for a user."""
+
+    exit_code = 1
+
+
+class InputError(EdgeDigitsError):
+    """An input image cannot be read or decoded."""
+
+    exit_code = 1
+
+
+class UsageError(EdgeDigitsError):
+    """An option or argument is not allowed (the message says what is)."""
+
+    exit_code = 2
+
+
+class ModelError(EdgeDigitsError):
+    """A model file is not a usable TFLite digit classifier, or its sidecar does not match it."""
+
+    exit_code = 3
+
+
+class DataError(EdgeDigitsError):
+    """MNIST could not be found, fetched or verified."""
+
+    exit_code = 4
+
+
+class MissingDependencyError(EdgeDigitsError):
+    """An optional package is needed; the message gives the exact install command."""
+
+    exit_code = 5
+
+
+class EdgeDigitsWarning(UserWarning):
+    """Something worth telling the user that does not stop the work (e.g. a model without sidecar)."""

@@ -1,0 +1,41 @@
+"""One scoring function for every model: Keras, TFLite float32, float16 and int8 alike.
+
+`convert` scores the Keras model and each `.tflite` with `evaluate`, on the same images
+prepared the same way (uint8 * 1/255), so accuracies and agreement are comparable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float  # fraction correct, 0..1
+    predictions: np.ndarray  # predicted label per image
+    count: int
+
+
+def evaluate(
+    predict: Predict, images: np.ndarray, labels: np.ndarray, *, scale: float = 1.0 / 255.0,
+    batch_size: int = 1000,
+) -> Evaluation:
+    """Score `predict` (float images (N, 28, 28, 1) -> scores (N, 10)) on uint8 `images`."""
+    predictions = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size].astype(np.float32) * np.float32(scale)
+        scores = np.asarray(predict(batch[..., None]))
+        predictions.append(np.argmax(scores, axis=1))
+    predicted = np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
+    accuracy = float(np.mean(predicted == labels)) if len(labels) else 0.0
+    return Evaluation(accuracy=accuracy, predictions=predicted, count=len(labels))
+
+
+def agreement(first: Evaluation, second: Evaluation) -> float:
+    """Top-1 agreement: the fraction of images on which both give the same label."""
+    return float(np.mean(first.predictions == second.predictions)) if first.count else 0.0

@@ -1,0 +1,164 @@
+"""From an image file or array to the 28x28 input the model was trained on.
+
+MNIST-style preprocessing, step by step (each step is one small function):
+
+1. ``load_gray``: decode with Pillow, apply the EXIF orientation, composite any alpha over
+   white, and convert to 8-bit grayscale (16-bit images are scaled, not clipped).
+2. ``to_light_on_dark``: MNIST digits are bright ink on black. The background is taken as
+   the median of the image border; a light background is inverted.
+3. ``flatten_background``: subtract the background level and stretch the ink to full range.
+4. ``crop_to_ink``: the bounding box of pixels brighter than a fraction of the ink level.
+5. ``fit_box``: resize so the longer side is ``box`` pixels (20), keeping the aspect ratio.
+6. ``center_by_mass``: paste into ``size`` x ``size`` (28) with the centre of mass at the centre.
+7. scale to float32 exactly like the training data (``settings.scale``).
+
+An input that is already MNIST-like (28x28, dark background) skips steps 3-6 so that MNIST
+test digits saved as PNG score exactly as the arrays do. A picture with no ink gives
+``NoDigit`` instead of a guess. Photo-grade preprocessing grows in this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError
+from .sidecar import PreprocessSettings
+
+# Pillow's own guard against decompression bombs (about 179 megapixels by default) stays on;
+# an image above it is reported as an input error, not read.
+INK_FRACTION = 0.3  # a pixel is ink when brighter than this fraction of the ink level
+MIN_CONTRAST = 24  # grey levels between background and ink below which there is no digit
+
+
+@dataclass(frozen=True)
+class NoDigit:
+    """Preprocessing found no digit to classify; `reason` says why."""
+
+    reason: str
+
+
+def load_gray(path: Path) -> np.ndarray:
+    """Decode an image file to a uint8 grayscale array (H, W); InputError names the file."""
+    try:
+        with Image.open(path) as image:
+            image.seek(0)  # the first frame of an animation
+            image = ImageOps.exif_transpose(image) or image
+            return pil_to_gray(image)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied; check the file's read permission") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not an image") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP...)") from None
+    except Image.DecompressionBombError:
+        raise InputError(
+            f"{path}: image has too many pixels (over Pillow's {Image.MAX_IMAGE_PIXELS} limit); resize it first"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as error:
+        reason = " ".join(str(error).split())
+        raise InputError(f"{path}: damaged or truncated image ({reason}); re-export or re-copy it") from None
+
+
+def pil_to_gray(image: Image.Image) -> np.ndarray:
+    """Any Pillow image to uint8 grayscale, transparency composited over white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = values.max() if values.size else 0.0
+        scale = 255.0 / (65535.0 if top > 255 else 255.0)
+        return np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def _border(gray: np.ndarray) -> np.ndarray:
+    return np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]])
+
+
+def to_light_on_dark(gray: np.ndarray) -> np.ndarray:
+    """Invert images whose background (the border's median) is lighter than mid-grey."""
+    if np.median(_border(gray)) > 127:
+        return 255 - gray
+    return gray
+
+
+def flatten_background(gray: np.ndarray) -> np.ndarray | NoDigit:
+    """Subtract the background level; stretch the brightest ink (99.9th percentile) to 255."""
+    values = gray.astype(np.float32)
+    background = float(np.median(_border(gray)))
+    ink = float(np.percentile(values, 99.9))
+    if ink - background < MIN_CONTRAST:
+        return NoDigit("no ink found: the image has almost no contrast")
+    stretched = (values - background) * (255.0 / (ink - background))
+    return np.clip(stretched, 0, 255)
+
+
+def crop_to_ink(values: np.ndarray) -> np.ndarray | NoDigit:
+    mask = values > INK_FRACTION * 255.0
+    if not mask.any():
+        return NoDigit("no ink found")
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return values[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def fit_box(values: np.ndarray, box: int) -> np.ndarray:
+    """Resize so the longer side is `box` pixels, keeping the aspect ratio (antialiased)."""
+    height, width = values.shape
+    factor = box / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    image = Image.fromarray(values.astype(np.float32), mode="F")
+    return np.asarray(image.resize(size, Image.Resampling.LANCZOS), dtype=np.float32).clip(0, 255)
+
+
+def center_by_mass(digit: np.ndarray, size: int) -> np.ndarray:
+    """Place `digit` in a size x size canvas with its centre of mass at the centre."""
+    height, width = digit.shape
+    total = float(digit.sum())
+    rows, cols = np.indices(digit.shape)
+    mass_row = float((rows * digit).sum()) / total if total else (height - 1) / 2
+    mass_col = float((cols * digit).sum()) / total if total else (width - 1) / 2
+    top = int(np.clip(round((size - 1) / 2 - mass_row), 0, size - height))
+    left = int(np.clip(round((size - 1) / 2 - mass_col), 0, size - width))
+    canvas = np.zeros((size, size), dtype=np.float32)
+    canvas[top : top + height, left : left + width] = digit
+    return canvas
+
+
+def is_mnist_like(gray: np.ndarray, settings: PreprocessSettings) -> bool:
+    """Already model-ready: the input size with a dark border (as MNIST test digits are)."""
+    return gray.shape == (settings.size, settings.size) and float(np.median(_border(gray))) < 32
+
+
+def preprocess_gray(
+    gray: np.ndarray, settings: PreprocessSettings | None = None
+) -> np.ndarray | NoDigit:
+    """uint8 grayscale (H, W) -> float32 (size, size) model input in [0, 255 * scale]."""
+    settings = settings or PreprocessSettings()
+    gray = np.asarray(gray)
+    if gray.ndim != 2 or gray.size == 0:
+        raise InputError(f"expected a 2-D grayscale image, got an array of shape {gray.shape}")
+    if gray.dtype != np.uint8:
+        gray = np.clip(np.nan_to_num(gray.astype(np.float64)), 0, 255).astype(np.uint8)
+    if is_mnist_like(gray, settings):
+        return gray.astype(np.float32) * np.float32(settings.scale)
+    flattened = flatten_background(to_light_on_dark(gray))
+    if isinstance(flattened, NoDigit):
+        return flattened
+    cropped = crop_to_ink(flattened)
+    if isinstance(cropped, NoDigit):
+        return cropped
+    centred = center_by_mass(fit_box(cropped, settings.box), settings.size)
+    return np.rint(centred) * np.float32(settings.scale)
+
+
+def preprocess_file(path: Path, settings: PreprocessSettings | None = None) -> np.ndarray | NoDigit:
+    """Image file -> model input (see `preprocess_gray`); InputError names unreadable files."""
+    return preprocess_gray(load_gray(path), settings)

@@ -1,0 +1,113 @@
+"""The sidecar: `<model>.json` beside every `.tflite`, so the model travels with its preprocessing.
+
+Written by `convert`, read by the runtime. A model without a sidecar loads with MNIST
+defaults and a warning; a sidecar whose sha256 does not match its model is an error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError
+from .fileio import atomic_write_text
+
+SCHEMA_VERSION = 1
+MNIST_LABELS: tuple[str, ...] = tuple(str(digit) for digit in range(10))
+
+
+@dataclass(frozen=True)
+class PreprocessSettings:
+    """How images were turned into model input at training time; the runtime repeats it.
+
+    Fields:
+        size: side of the square model input, in pixels.
+        box: the digit's longer side is fitted into a box of this many pixels (MNIST: 20).
+        polarity: "light-on-dark": ink is bright, background black (MNIST's convention).
+        centering: "mass": the digit's centre of mass is placed at the image centre (MNIST).
+        scale: multiply uint8 pixel values by this to get the float input (1/255: [0, 1]).
+    """
+
+    size: int = 28
+    box: int = 20
+    polarity: str = "light-on-dark"
+    centering: str = "mass"
+    scale: float = 1.0 / 255.0
+
+
+@dataclass(frozen=True)
+class Quantization:
+    scale: float
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """Everything the runtime and a person need to know about one `.tflite` file."""
+
+    model_sha256: str
+    precision: str  # "float32", "float16" or "int8"
+    architecture: str
+    input_shape: tuple[int, ...]  # batch dimension is -1 (dynamic)
+    input_dtype: str
+    output_dtype: str
+    input_quantization: Quantization | None = None
+    output_quantization: Quantization | None = None
+    labels: tuple[str, ...] = MNIST_LABELS
+    preprocessing: PreprocessSettings = field(default_factory=PreprocessSettings)
+    training_data_sha256: str = ""
+    accuracy: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    def write(self, path: Path) -> None:
+        atomic_write_text(path, self.to_json())
+
+    @classmethod
+    def from_json(cls, text: str, origin: str) -> Sidecar:
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise TypeError("top level is not an object")
+            version = data.get("schema_version")
+            if version != SCHEMA_VERSION:
+                raise ModelError(
+                    f"{origin}: sidecar schema version {version!r} is not supported "
+                    f"(this edge-digits reads version {SCHEMA_VERSION}); re-run `edge-digits convert`"
+                )
+            quant = {
+                key: Quantization(**data[key]) if data.get(key) else None
+                for key in ("input_quantization", "output_quantization")
+            }
+            return cls(
+                **{**data, **quant},
+                input_shape=tuple(data["input_shape"]),
+                labels=tuple(str(label) for label in data.get("labels", MNIST_LABELS)),
+                preprocessing=PreprocessSettings(**data.get("preprocessing", {})),
+            )
+        except ModelError:
+            raise
+        except (ValueError, TypeError, KeyError) as error:
+            reason = " ".join(str(error).split())
+            raise ModelError(
+                f"{origin}: malformed sidecar ({reason}); fix it, delete it, or re-run `edge-digits convert`"
+            ) from None
+
+    @classmethod
+    def read(cls, path: Path) -> Sidecar:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ModelError(f"{path}: cannot read sidecar ({error})") from None
+        return cls.from_json(text, str(path))
+
+
+def sidecar_path(model_path: Path) -> Path:
+    """`model_int8.tflite` -> `model_int8.json`."""
+    return model_path.with_suffix(".json")

@@ -1,0 +1,52 @@
+"""Turn the PATH arguments of `classify` (files, folders, globs) into a list of files."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
+)
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """An argument that named no readable file; `message` is the one-line error for it."""
+
+    argument: str
+    message: str
+
+
+def expand_paths(arguments: Iterable[str | Path]) -> list[Path | Unmatched]:
+    """Each argument -> files, in a stable order.
+
+    A folder gives its image files (by suffix, recursively, sorted); a glob gives its
+    matches (sorted); a file is kept as is, whatever its suffix, so that a bad file is
+    reported rather than skipped. An argument that matches nothing becomes an `Unmatched`
+    in place, so the caller reports it and goes on with the rest.
+    """
+    found: list[Path | Unmatched] = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            images = sorted(
+                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()
+            )
+            if not images:
+                found.append(Unmatched(str(argument), f"{path}: folder has no image files"))
+            found.extend(images)
+        elif path.exists() or path.is_symlink():
+            found.append(path)
+        elif glob.has_magic(str(argument)):
+            matches = sorted(Path(match) for match in glob.glob(str(argument), recursive=True))
+            if not matches:
+                found.append(Unmatched(str(argument), f"{argument}: no files match this pattern"))
+            found.extend(match for match in matches if not match.is_dir())
+        else:
+            found.append(Unmatched(str(argument), f"{path}: no such file or folder"))
+    return found

@@ -1,0 +1,181 @@
+"""Train a digit model on MNIST: seeded split, early stopping, best checkpoint, history.
+
+`train(TrainConfig(...))` writes into `config.out`:
+
+- ``model.keras``: the best model (highest validation accuracy), written atomically;
+- ``checkpoints/best.keras``: the best so far, updated during training (atomic);
+- ``history.json``: per-epoch loss and accuracy, training and validation;
+- ``run.json``: the configuration, data digest, best epoch and test accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from edge_digits.runtime.data import Mnist, load_mnist
+from edge_digits.runtime.errors import UsageError
+from edge_digits.runtime.evaluate import evaluate
+from edge_digits.runtime.fileio import atomic_path, atomic_write_text
+
+from .architectures import ARCHITECTURES
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of one training run.
+
+    Fields:
+        arch: architecture name (see `ARCHITECTURES`).
+        epochs: maximum number of epochs; early stopping may end sooner.
+        batch_size: images per gradient step.
+        val_split: fraction of the training split held out for validation.
+        seed: seeds the split, the weights and the shuffling.
+        out: run folder.
+        patience: epochs without a better validation accuracy before stopping.
+        learning_rate: peak learning rate of Adam, decayed by a cosine schedule.
+        limit: train on only this many images (after the split), for quick runs and tests.
+        data: explicit MNIST path (see `load_mnist`); None uses the cache or fetches.
+    """
+
+    arch: str = "edge"
+    epochs: int = 15
+    batch_size: int = 128
+    val_split: float = 0.1
+    seed: int = 0
+    out: Path = Path("runs/latest")
+    patience: int = 4
+    learning_rate: float = 2e-3
+    limit: int | None = None
+    data: Path | None = None
+
+    def check(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise UsageError(f"unknown architecture {self.arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise UsageError("--epochs and --batch-size must be 1 or more")
+        if not 0.0 < self.val_split < 0.5:
+            raise UsageError(f"--val-split must be between 0 and 0.5, got {self.val_split}")
+        if self.limit is not None and self.limit < self.batch_size:
+            raise UsageError(f"--limit must be at least the batch size ({self.batch_size})")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_path: Path
+    history_path: Path
+    best_epoch: int  # 1-based
+    epochs_run: int
+    val_accuracy: float
+    test_accuracy: float
+    parameters: int
+
+
+class _BestCheckpoint(keras.callbacks.Callback):
+    """Save the model whenever validation accuracy improves, atomically (temp file + rename)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.best = -np.inf
+        self.best_epoch = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        accuracy = (logs or {}).get("val_accuracy", -np.inf)
+        if accuracy > self.best:
+            self.best, self.best_epoch = float(accuracy), epoch + 1
+            with atomic_path(self.path) as tmp:
+                self.model.save(tmp)
+
+
+def split(mnist: Mnist, val_split: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Seeded shuffle of the training split into (x_train, y_train, x_val, y_val), uint8."""
+    order = np.random.default_rng(seed).permutation(len(mnist.x_train))
+    n_val = int(round(len(order) * val_split))
+    val, train = order[:n_val], order[n_val:]
+    return mnist.x_train[train], mnist.y_train[train], mnist.x_train[val], mnist.y_train[val]
+
+
+def _as_input(images: np.ndarray) -> np.ndarray:
+    return (images.astype(np.float32) / np.float32(255.0))[..., None]
+
+
+def train(
+    config: TrainConfig,
+    *,
+    mnist: Mnist | None = None,
+    echo: Echo = print,
+    verbose: int = 2,
+) -> TrainResult:
+    """Train `config.arch` on MNIST and write the run folder (see the module docstring)."""
+    config.check()
+    mnist = mnist or load_mnist(config.data, progress=echo)
+    x_train, y_train, x_val, y_val = split(mnist, config.val_split, config.seed)
+    if config.limit is not None:
+        x_train, y_train = x_train[: config.limit], y_train[: config.limit]
+
+    keras.utils.set_random_seed(config.seed)
+    model = ARCHITECTURES[config.arch].build()
+    steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    model.summary(print_fn=lambda line, **_: echo(line))
+
+    out = Path(config.out)
+    checkpoint = _BestCheckpoint(out / "checkpoints" / "best.keras")
+    history = model.fit(
+        _as_input(x_train),
+        y_train.astype(np.int64),
+        validation_data=(_as_input(x_val), y_val.astype(np.int64)),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        shuffle=True,
+        verbose=verbose,
+        callbacks=[
+            checkpoint,
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=config.patience, restore_best_weights=True
+            ),
+        ],
+    )
+
+    model_path = out / "model.keras"
+    with atomic_path(model_path) as tmp:
+        model.save(tmp)
+    test = evaluate(lambda batch: model.predict_on_batch(batch), mnist.x_test, mnist.y_test)
+    echo(f"test accuracy: {test.accuracy:.2%} on {test.count} images")
+
+    epochs = {key: [float(v) for v in values] for key, values in history.history.items()}
+    history_path = out / "history.json"
+    atomic_write_text(history_path, json.dumps(epochs, indent=2) + "\n")
+    result = TrainResult(
+        model_path=model_path,
+        history_path=history_path,
+        best_epoch=checkpoint.best_epoch,
+        epochs_run=len(epochs.get("loss", [])),
+        val_accuracy=checkpoint.best,
+        test_accuracy=test.accuracy,
+        parameters=int(model.count_params()),
+    )
+    run = {
+        "config": {**asdict(config), "out": str(config.out), "data": str(config.data or "")},
+        "architecture": config.arch,
+        "training_data_sha256": mnist.digest,
+        "result": {**asdict(result), "model_path": str(model_path), "history_path": str(history_path)},
+        "versions": {"keras": keras.__version__, "python": sys.version.split()[0]},
+    }
+    atomic_write_text(out / "run.json", json.dumps(run, indent=2) + "\n")
+    return result
