@@ -8,6 +8,8 @@ The accuracies and the top-1 agreement with Keras go into the sidecar.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -20,11 +22,13 @@ import numpy as np
 import tensorflow as tf
 
 from edge_digits.runtime import __version__
+from edge_digits.runtime.backend import make_interpreter, resolve_backend
 from edge_digits.runtime.classifier import Classifier, ClassifierOptions
 from edge_digits.runtime.data import Mnist, load_mnist
 from edge_digits.runtime.errors import ModelError, UsageError
 from edge_digits.runtime.evaluate import agreement, evaluate
 from edge_digits.runtime.fileio import atomic_write_bytes, sha256_bytes, sha256_file
+from edge_digits.runtime.native import capture_stderr
 from edge_digits.runtime.sidecar import PreprocessSettings, Quantization, Sidecar, sidecar_path
 
 PRECISIONS = ("float32", "float16", "int8")
@@ -71,7 +75,13 @@ def to_tflite(model: keras.Model, precision: str, calibration_images: np.ndarray
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    content: bytes = converter.convert()
+    # The converter prints pages of progress (Python and C++); keep them for the error only.
+    with capture_stderr() as captured, contextlib.redirect_stdout(io.StringIO()):
+        try:
+            content: bytes = converter.convert()
+        except Exception as error:  # the converter raises many types; all mean "cannot convert"
+            detail = "".join(captured.lines[-3:]).strip() or str(error)
+            raise ModelError(f"{model.name}: TFLite conversion to {precision} failed: {' '.join(detail.split())[:300]}") from None
     return content
 
 
@@ -81,8 +91,6 @@ def _quantization(details: dict[str, Any]) -> Quantization | None:
 
 
 def _versions() -> dict[str, str]:
-    from edge_digits.runtime.backend import resolve_backend
-
     name, _ = resolve_backend()
     return {
         "edge_digits": __version__,
@@ -179,8 +187,6 @@ def _pick(images: np.ndarray, count: int, seed: int) -> np.ndarray:
 
 def _sidecar(content: bytes, precision: str, details: dict[str, Any]) -> Sidecar:
     """Describe a converted model from what its own interpreter reports."""
-    from edge_digits.runtime.backend import make_interpreter
-
     interpreter, _ = make_interpreter(content, origin=precision)
     inputs, outputs = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     return Sidecar(

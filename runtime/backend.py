@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from .errors import MissingDependencyError, ModelError, UsageError
+from .native import quiet_native_info
 
 BACKENDS: dict[str, str] = {
     "litert": "ai_edge_litert.interpreter",
@@ -75,8 +76,9 @@ def make_interpreter(
     if not xnnpack:
         kwargs["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     try:
-        interpreter = module.Interpreter(**kwargs)
-        interpreter.allocate_tensors()
+        with quiet_native_info():
+            interpreter = module.Interpreter(**kwargs)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         reason = " ".join(str(error).split())[:200]
         raise ModelError(f"{origin}: the {name} interpreter cannot load this model ({reason})") from None

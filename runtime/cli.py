@@ -7,6 +7,7 @@ documents. TensorFlow is imported only inside the bodies of `train` and `convert
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -71,6 +72,8 @@ def _user_errors() -> Iterator[None]:
 
 def _heavy(importer: Callable[[], T], command: str) -> T:
     """Import the TensorFlow side of the package, or explain how to install it."""
+    # TensorFlow's C++ start-up logging is noise for a user; errors still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return importer()
     except ImportError as error:
@@ -183,12 +186,12 @@ def convert(
             data=data_path,
             echo=_progress,
         )
-    table = Table(title=f"parity on {report.test_images} MNIST test images")
+    table = Table(title=f"parity on {report.test_images} MNIST test images ({report.keras.path.parent})")
     for column in ("model", "file", "size", "accuracy", "agreement with Keras"):
         table.add_column(column, justify="left" if column in ("model", "file") else "right")
     for row in (report.keras, *report.models):
         table.add_row(
-            row.precision, str(row.path), f"{row.size_bytes / 1024:.1f} KiB",
+            row.precision, row.path.name, f"{row.size_bytes / 1024:.1f} KiB",
             f"{row.accuracy:.2%}", "-" if row.precision == "keras" else f"{row.agreement:.2%}",
         )  # fmt: skip
     out.print(table)

@@ -81,16 +81,13 @@ class Sidecar:
                     f"{origin}: sidecar schema version {version!r} is not supported "
                     f"(this edge-digits reads version {SCHEMA_VERSION}); re-run `edge-digits convert`"
                 )
-            quant = {
-                key: Quantization(**data[key]) if data.get(key) else None
-                for key in ("input_quantization", "output_quantization")
-            }
-            return cls(
-                **{**data, **quant},
-                input_shape=tuple(data["input_shape"]),
-                labels=tuple(str(label) for label in data.get("labels", MNIST_LABELS)),
-                preprocessing=PreprocessSettings(**data.get("preprocessing", {})),
-            )
+            fields = dict(data)
+            for key in ("input_quantization", "output_quantization"):
+                fields[key] = Quantization(**data[key]) if data.get(key) else None
+            fields["input_shape"] = tuple(data["input_shape"])
+            fields["labels"] = tuple(str(label) for label in data.get("labels", MNIST_LABELS))
+            fields["preprocessing"] = PreprocessSettings(**data.get("preprocessing", {}))
+            return cls(**fields)
         except ModelError:
             raise
         except (ValueError, TypeError, KeyError) as error:

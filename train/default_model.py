@@ -1,0 +1,44 @@
+"""Rebuild the embedded default model: ``make default-model``.
+
+Trains the `edge` architecture on MNIST with a fixed seed, converts it to float32 and int8,
+and installs the int8 model and its sidecar as ``runtime/models/edge_int8.{tflite,json}``.
+The sidecar records the figures measured at conversion and this recipe.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import edge_digits.runtime as runtime
+from edge_digits.convert.converter import convert
+from edge_digits.runtime.classifier import DEFAULT_MODEL_NAME
+from edge_digits.runtime.fileio import atomic_path
+from edge_digits.runtime.sidecar import sidecar_path
+
+from .training import TrainConfig, train
+
+RECIPE = TrainConfig(arch="edge", epochs=15, batch_size=128, seed=0, patience=15, out=Path("runs/default"))
+REBUILD_COMMAND = "make default-model  (python -m edge_digits.train.default_model)"
+
+
+def build_default_model(config: TrainConfig = RECIPE) -> Path:
+    """Train, convert and install the default model; return the installed `.tflite` path."""
+    result = train(config)
+    report = convert(
+        result.model_path,
+        ["float32", "int8"],
+        out=config.out,
+        provenance={"rebuild": REBUILD_COMMAND, "default_model": True},
+    )
+    int8 = next(row for row in report.models if row.precision == "int8")
+    target = Path(runtime.__file__).parent / "models" / DEFAULT_MODEL_NAME
+    for source, destination in ((int8.path, target), (sidecar_path(int8.path), sidecar_path(target))):
+        with atomic_path(destination) as tmp:
+            shutil.copyfile(source, tmp)
+    print(f"installed {target} ({int8.size_bytes / 1024:.1f} KiB, int8 accuracy {int8.accuracy:.2%})")
+    return target
+
+
+if __name__ == "__main__":
+    build_default_model()
