@@ -20,7 +20,6 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-
 from edge_digits.runtime import __version__
 from edge_digits.runtime.backend import make_interpreter, resolve_backend
 from edge_digits.runtime.classifier import Classifier, ClassifierOptions
@@ -81,7 +80,9 @@ def to_tflite(model: keras.Model, precision: str, calibration_images: np.ndarray
             content: bytes = converter.convert()
         except Exception as error:  # the converter raises many types; all mean "cannot convert"
             detail = "".join(captured.lines[-3:]).strip() or str(error)
-            raise ModelError(f"{model.name}: TFLite conversion to {precision} failed: {' '.join(detail.split())[:300]}") from None
+            raise ModelError(
+                f"{model.name}: TFLite conversion to {precision} failed: {' '.join(detail.split())[:300]}"
+            ) from None
     return content
 
 
@@ -125,19 +126,25 @@ def convert(
     """Convert `model_path` to each precision in `out`; score and record each (see module doc)."""
     unknown = sorted(set(precisions) - set(PRECISIONS))
     if unknown or not precisions:
-        raise UsageError(f"unknown precision {', '.join(unknown) or '(none)'}; allowed: {', '.join(PRECISIONS)}")
+        raise UsageError(
+            f"unknown precision {', '.join(unknown) or '(none)'}; allowed: {', '.join(PRECISIONS)}"
+        )
     if calibration < 1:
         raise UsageError(f"--calibration must be 1 or more, got {calibration}")
     try:
         model = keras.models.load_model(model_path)
     except (OSError, ValueError) as error:
         reason = " ".join(str(error).split())[:200]
-        raise ModelError(f"{model_path}: cannot load Keras model ({reason}); expected a .keras file from `edge-digits train`") from None
+        raise ModelError(
+            f"{model_path}: cannot load Keras model ({reason}); expected a .keras file from `edge-digits train`"
+        ) from None
 
     mnist = mnist or load_mnist(data, progress=echo)
     record = _training_record(Path(model_path))
     reference = evaluate(lambda batch: model.predict_on_batch(batch), mnist.x_test, mnist.y_test)
-    keras_row = Converted("keras", Path(model_path), Path(model_path).stat().st_size, reference.accuracy, 1.0)
+    keras_row = Converted(
+        "keras", Path(model_path), Path(model_path).stat().st_size, reference.accuracy, 1.0
+    )
     echo(f"keras: {reference.accuracy:.2%} on {reference.count} test images")
 
     # Calibration images come from the training split only, never from the test set.

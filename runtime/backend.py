@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from .errors import MissingDependencyError, ModelError, UsageError
+from .flatbuffer import check_tflite
 from .native import quiet_native_info
 
 BACKENDS: dict[str, str] = {
@@ -20,7 +21,9 @@ BACKENDS: dict[str, str] = {
     "tflite-runtime": "tflite_runtime.interpreter",
 }
 ENV_VAR = "EDGE_DIGITS_BACKEND"
-_INSTALL_HINT = "pip install ai-edge-litert (or, on older Raspberry Pi OS, pip install tflite-runtime)"
+_INSTALL_HINT = (
+    "pip install ai-edge-litert (or, on older Raspberry Pi OS, pip install tflite-runtime)"
+)
 
 
 def _import(name: str) -> Any | None:
@@ -65,21 +68,23 @@ def make_interpreter(
     """Build an interpreter for `model_content`; return it with the backend's name.
 
     `xnnpack=False` asks for the builtin kernels without default delegates (for benchmarks).
-    A file that is not a TFLite flatbuffer raises ModelError naming `origin`.
+    A file that is not a sound TFLite flatbuffer raises ModelError naming `origin` before any
+    interpreter sees it (tflite-runtime 2.14 would crash on a damaged one).
     """
     name, module = resolve_backend(backend)
-    # A TFLite flatbuffer carries the identifier "TFL3" at bytes 4-8: checking it first gives
-    # a clear message instead of the interpreter's.
-    if len(model_content) < 8 or model_content[4:8] != b"TFL3":
-        raise ModelError(f"{origin}: not a TFLite model; expected a .tflite file (e.g. from `edge-digits convert`)")
+    check_tflite(model_content, origin)
     kwargs: dict[str, Any] = {"model_content": model_content, "num_threads": num_threads}
     if not xnnpack:
-        kwargs["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        kwargs["experimental_op_resolver_type"] = (
+            module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
     try:
         with quiet_native_info():
             interpreter = module.Interpreter(**kwargs)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         reason = " ".join(str(error).split())[:200]
-        raise ModelError(f"{origin}: the {name} interpreter cannot load this model ({reason})") from None
+        raise ModelError(
+            f"{origin}: the {name} interpreter cannot load this model ({reason})"
+        ) from None
     return interpreter, name

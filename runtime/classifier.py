@@ -164,8 +164,8 @@ class Classifier:
             return values.astype(dtype)
         scale, zero_point = self._input["quantization"]
         info = np.iinfo(dtype)
-        quantized = np.rint(values / scale + zero_point)
-        return np.clip(quantized, info.min, info.max).astype(dtype)
+        quantized = np.clip(np.rint(values / scale + zero_point), info.min, info.max)
+        return np.asarray(quantized, dtype=dtype)
 
     def _dequantize(self, values: np.ndarray) -> np.ndarray:
         if np.issubdtype(values.dtype, np.integer):
@@ -186,17 +186,14 @@ class Classifier:
         self, inputs: list[np.ndarray | NoDigit], top_k: int = 1
     ) -> list[Prediction]:
         """Preprocessed inputs (28x28 arrays or NoDigit) -> one Prediction each, batched."""
-        ready = [i for i, item in enumerate(inputs) if not isinstance(item, NoDigit)]
-        probabilities = self.predict(np.stack([inputs[i] for i in ready])) if ready else None
-        predictions: list[Prediction] = []
-        row = {index: position for position, index in enumerate(ready)}
-        for index, item in enumerate(inputs):
-            if isinstance(item, NoDigit):
-                predictions.append(Prediction(label=None, score=0.0, reason=item.reason))
-            else:
-                assert probabilities is not None
-                predictions.append(_prediction(probabilities[row[index]], top_k))
-        return predictions
+        arrays = [item for item in inputs if not isinstance(item, NoDigit)]
+        rows = iter(self.predict(np.stack(arrays)) if arrays else ())
+        return [
+            Prediction(label=None, score=0.0, reason=item.reason)
+            if isinstance(item, NoDigit)
+            else _prediction(next(rows), top_k)
+            for item in inputs
+        ]
 
     def classify_array(self, gray: np.ndarray, top_k: int = 1) -> Prediction:
         """A uint8 grayscale image (H, W), e.g. a camera frame, -> Prediction."""

@@ -79,7 +79,8 @@ def _heavy(importer: Callable[[], T], command: str) -> T:
     except ImportError as error:
         missing = getattr(error, "name", None) or "tensorflow"
         raise MissingDependencyError(
-            f"`edge-digits {command}` needs {missing}, which is not installed; run: {TRAIN_EXTRA}"
+            f"`edge-digits {command}` needs TensorFlow and Keras ({missing} cannot be imported); "
+            f"run: {TRAIN_EXTRA}"
         ) from None
 
 
@@ -115,7 +116,9 @@ ThreadsOption = Annotated[
 ]
 BackendOption = Annotated[
     Backend | None,
-    typer.Option("--backend", help="Interpreter: litert or tflite-runtime (default: first installed)."),
+    typer.Option(
+        "--backend", help="Interpreter: litert or tflite-runtime (default: first installed)."
+    ),
 ]
 
 
@@ -138,13 +141,23 @@ def data(path: DataOption = None) -> None:
 
 @app.command()
 def train(
-    arch: Annotated[str, typer.Option(help="Architecture: edge, cnn3, mlp, mlp_dropout, convnet, cnn_dropout.")] = "edge",
-    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs (early stopping may end sooner).")] = 15,
+    arch: Annotated[
+        str, typer.Option(help="Architecture: edge, cnn3, mlp, mlp_dropout, convnet, cnn_dropout.")
+    ] = "edge",
+    epochs: Annotated[
+        int, typer.Option(min=1, help="Maximum epochs (early stopping may end sooner).")
+    ] = 15,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
-    val_split: Annotated[float, typer.Option(help="Fraction of training images held out for validation.")] = 0.1,
+    val_split: Annotated[
+        float, typer.Option(help="Fraction of training images held out for validation.")
+    ] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed for the split, weights and shuffling.")] = 0,
-    patience: Annotated[int, typer.Option(min=1, help="Epochs without improvement before stopping.")] = 4,
-    limit: Annotated[int | None, typer.Option(min=1, help="Train on only this many images.")] = None,
+    patience: Annotated[
+        int, typer.Option(min=1, help="Epochs without improvement before stopping.")
+    ] = 4,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Train on only this many images.")
+    ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/latest"),
     data_path: DataOption = None,
 ) -> None:
@@ -156,7 +169,9 @@ def train(
             patience=patience, limit=limit, out=out_dir, data=data_path,
         )  # fmt: skip
         result = training.train(
-            config, echo=lambda line: out.print(line, markup=False), verbose=1 if sys.stdout.isatty() else 2
+            config,
+            echo=lambda line: out.print(line, markup=False),
+            verbose=1 if sys.stdout.isatty() else 2,
         )
     out.print(
         f"best epoch {result.best_epoch}/{result.epochs_run}: validation {result.val_accuracy:.2%}, "
@@ -169,15 +184,22 @@ def train(
 def convert(
     model: Annotated[Path, typer.Argument(help="A Keras model (.keras) from `edge-digits train`.")],
     precision: Annotated[
-        list[Precision] | None, typer.Option("--precision", "-p", help="Repeat for several (default: int8).")
+        list[Precision] | None,
+        typer.Option("--precision", "-p", help="Repeat for several (default: int8)."),
     ] = None,
-    calibration: Annotated[int, typer.Option(min=1, help="Training images used to calibrate int8.")] = 500,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the model's).")] = None,
+    calibration: Annotated[
+        int, typer.Option(min=1, help="Training images used to calibrate int8.")
+    ] = 500,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: the model's).")
+    ] = None,
     data_path: DataOption = None,
 ) -> None:
     """Convert to TFLite; score each file on the MNIST test set; print the parity table."""
     with _user_errors():
-        converter = _heavy(lambda: __import__("edge_digits.convert.converter", fromlist=["x"]), "convert")
+        converter = _heavy(
+            lambda: __import__("edge_digits.convert.converter", fromlist=["x"]), "convert"
+        )
         report = converter.convert(
             model,
             [p.value for p in precision or [Precision.int8]],
@@ -186,7 +208,9 @@ def convert(
             data=data_path,
             echo=_progress,
         )
-    table = Table(title=f"parity on {report.test_images} MNIST test images ({report.keras.path.parent})")
+    table = Table(
+        title=f"parity on {report.test_images} MNIST test images ({report.keras.path.parent})"
+    )
     for column in ("model", "file", "size", "accuracy", "agreement with Keras"):
         table.add_column(column, justify="left" if column in ("model", "file") else "right")
     for row in (report.keras, *report.models):
@@ -201,7 +225,9 @@ def convert(
 def classify(
     paths: Annotated[list[str], typer.Argument(help="Image files, folders and globs.")],
     model: ModelOption = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=10, help="Labels to show per image.")] = 1,
+    top_k: Annotated[
+        int, typer.Option("--top-k", "-k", min=1, max=10, help="Labels to show per image.")
+    ] = 1,
     threads: ThreadsOption = None,
     backend: BackendOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
@@ -212,7 +238,9 @@ def classify(
 
     failed = 0
     with _user_errors():
-        options = ClassifierOptions(model=model, num_threads=threads, backend=backend.value if backend else None)
+        options = ClassifierOptions(
+            model=model, num_threads=threads, backend=backend.value if backend else None
+        )
         classifier = Classifier(options)
         for result in classify_paths(classifier, paths, top_k=top_k):
             failed += not result.ok
@@ -231,7 +259,9 @@ def _json_line(result: Any) -> dict[str, Any]:
     if result.prediction:
         prediction = result.prediction
         line.update(label=prediction.label, score=round(prediction.score, 6))
-        line["top_k"] = [{"label": label, "score": round(score, 6)} for label, score in prediction.top_k]
+        line["top_k"] = [
+            {"label": label, "score": round(score, 6)} for label, score in prediction.top_k
+        ]
         if prediction.reason:
             line["reason"] = prediction.reason
     if result.error:
@@ -249,7 +279,9 @@ def _describe(prediction: Any, top_k: int) -> str:
 
 @app.command()
 def info(
-    model: Annotated[Path | None, typer.Argument(help="A .tflite model (default: the embedded one).")] = None,
+    model: Annotated[
+        Path | None, typer.Argument(help="A .tflite model (default: the embedded one).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Print a model's inputs, outputs, quantisation and sidecar."""

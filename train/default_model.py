@@ -18,7 +18,9 @@ from edge_digits.runtime.sidecar import sidecar_path
 
 from .training import TrainConfig, train
 
-RECIPE = TrainConfig(arch="edge", epochs=15, batch_size=128, seed=0, patience=15, out=Path("runs/default"))
+RECIPE = TrainConfig(
+    arch="edge", epochs=15, batch_size=128, seed=0, patience=15, out=Path("runs/default")
+)
 REBUILD_COMMAND = "make default-model  (python -m edge_digits.train.default_model)"
 
 
@@ -33,10 +35,15 @@ def build_default_model(config: TrainConfig = RECIPE) -> Path:
     )
     int8 = next(row for row in report.models if row.precision == "int8")
     target = Path(runtime.__file__).parent / "models" / DEFAULT_MODEL_NAME
-    for source, destination in ((int8.path, target), (sidecar_path(int8.path), sidecar_path(target))):
+    for source, destination in (
+        (int8.path, target),
+        (sidecar_path(int8.path), sidecar_path(target)),
+    ):
         with atomic_path(destination) as tmp:
             shutil.copyfile(source, tmp)
-    print(f"installed {target} ({int8.size_bytes / 1024:.1f} KiB, int8 accuracy {int8.accuracy:.2%})")
+    print(
+        f"installed {target} ({int8.size_bytes / 1024:.1f} KiB, int8 accuracy {int8.accuracy:.2%})"
+    )
     return target
 
 

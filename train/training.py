@@ -19,7 +19,6 @@ from typing import Any
 
 import keras
 import numpy as np
-
 from edge_digits.runtime.data import Mnist, load_mnist
 from edge_digits.runtime.errors import UsageError
 from edge_digits.runtime.evaluate import evaluate
@@ -60,7 +59,9 @@ class TrainConfig:
 
     def check(self) -> None:
         if self.arch not in ARCHITECTURES:
-            raise UsageError(f"unknown architecture {self.arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+            raise UsageError(
+                f"unknown architecture {self.arch!r}; allowed: {', '.join(ARCHITECTURES)}"
+            )
         if self.epochs < 1 or self.batch_size < 1:
             raise UsageError("--epochs and --batch-size must be 1 or more")
         if not 0.0 < self.val_split < 0.5:
@@ -100,7 +101,7 @@ class _BestCheckpoint(keras.callbacks.Callback):
 def split(mnist: Mnist, val_split: float, seed: int) -> tuple[np.ndarray, ...]:
     """Seeded shuffle of the training split into (x_train, y_train, x_val, y_val), uint8."""
     order = np.random.default_rng(seed).permutation(len(mnist.x_train))
-    n_val = int(round(len(order) * val_split))
+    n_val = round(len(order) * val_split)
     val, train = order[:n_val], order[n_val:]
     return mnist.x_train[train], mnist.y_train[train], mnist.x_train[val], mnist.y_train[val]
 
@@ -174,7 +175,11 @@ def train(
         "config": {**asdict(config), "out": str(config.out), "data": str(config.data or "")},
         "architecture": config.arch,
         "training_data_sha256": mnist.digest,
-        "result": {**asdict(result), "model_path": str(model_path), "history_path": str(history_path)},
+        "result": {
+            **asdict(result),
+            "model_path": str(model_path),
+            "history_path": str(history_path),
+        },
         "versions": {"keras": keras.__version__, "python": sys.version.split()[0]},
     }
     atomic_write_text(out / "run.json", json.dumps(run, indent=2) + "\n")

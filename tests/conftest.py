@@ -1,0 +1,67 @@
+"""Shared fixtures: MNIST (through the project's loader), test digits as PNG files, and a tiny
+model trained and converted once per session (only where TensorFlow is installed)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from edge_digits.runtime.data import Mnist, load_mnist
+from PIL import Image
+
+HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip = pytest.mark.skip(reason="needs TensorFlow: pip install 'edge-digits[train]'")
+    for item in items:
+        if item.get_closest_marker("train") and not HAS_TENSORFLOW:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def mnist() -> Mnist:
+    return load_mnist(keras_url=None)
+
+
+@pytest.fixture(scope="session")
+def digit_pngs(mnist: Mnist, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, int]]:
+    """The first 200 MNIST test digits written as 28x28 PNG files, with their labels."""
+    folder = tmp_path_factory.mktemp("mnist_pngs")
+    files = []
+    for index in range(200):
+        path = folder / f"{index:04d}_label{mnist.y_test[index]}.png"
+        Image.fromarray(mnist.x_test[index]).save(path)
+        files.append((path, int(mnist.y_test[index])))
+    return files
+
+
+@pytest.fixture(scope="session")
+def paper_digit(tmp_path_factory: pytest.TempPathFactory, mnist: Mnist) -> Path:
+    """An MNIST test digit (a 7) drawn dark on a large light page, as a user's scan would be."""
+    page = np.full((300, 240), 235, dtype=np.uint8)
+    digit = Image.fromarray(255 - mnist.x_test[0]).resize((112, 112), Image.Resampling.BICUBIC)
+    page[90:202, 60:172] = np.minimum(page[90:202, 60:172], np.asarray(digit))
+    path = tmp_path_factory.mktemp("paper") / "seven on paper.png"
+    Image.fromarray(page).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(mnist: Mnist, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Train `edge` on 6000 images for one epoch and convert it to float32 and int8, once."""
+    if not HAS_TENSORFLOW:
+        pytest.skip("needs TensorFlow")
+    from edge_digits.convert.converter import convert
+    from edge_digits.train.training import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("tiny_run")
+    config = TrainConfig(arch="edge", epochs=1, limit=6000, batch_size=64, out=out, seed=1)
+    result = train(config, mnist=mnist, echo=lambda line: None, verbose=0)
+    report = convert(
+        result.model_path, ["float32", "int8"], out=out, calibration=100, mnist=mnist,
+        echo=lambda line: None,
+    )  # fmt: skip
+    return {"out": out, "train": result, "report": report}

@@ -1,0 +1,140 @@
+"""Train -> convert -> classify on a tiny model: files, sidecars and parity bounds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from edge_digits.runtime.classifier import Classifier, ClassifierOptions
+from edge_digits.runtime.errors import ModelError, UsageError
+from edge_digits.runtime.evaluate import agreement, evaluate
+from edge_digits.runtime.fileio import sha256_file
+from edge_digits.runtime.sidecar import Sidecar
+
+pytestmark = pytest.mark.train
+
+
+def test_train_writes_the_run_folder(tiny_run):
+    out: Path = tiny_run["out"]
+    result = tiny_run["train"]
+    assert result.model_path == out / "model.keras" and result.model_path.stat().st_size > 0
+    assert (out / "checkpoints" / "best.keras").is_file()
+    history = json.loads((out / "history.json").read_text())
+    assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history["loss"]) == result.epochs_run == 1
+    run = json.loads((out / "run.json").read_text())
+    assert run["architecture"] == "edge"
+    assert run["config"]["limit"] == 6000
+    assert len(run["training_data_sha256"]) == 64
+    # One epoch on 6000 images already learns digits.
+    assert 0.9 < result.test_accuracy <= 1.0
+
+
+def test_no_temporary_files_are_left(tiny_run):
+    leftovers = [p.name for p in Path(tiny_run["out"]).rglob(".*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_float32_matches_keras_and_int8_agrees(tiny_run, mnist):
+    report = tiny_run["report"]
+    rows = {row.precision: row for row in report.models}
+    assert report.test_images == 10_000
+    # float32 is the same function as Keras: identical top-1 up to rare float ties.
+    assert rows["float32"].agreement >= 0.999
+    assert abs(rows["float32"].accuracy - report.keras.accuracy) <= 0.001
+    # Full-integer int8 stays close to Keras.
+    assert rows["int8"].agreement >= 0.98
+    assert abs(rows["int8"].accuracy - report.keras.accuracy) <= 0.01
+    assert rows["int8"].size_bytes < rows["float32"].size_bytes / 2
+
+
+def test_sidecars_describe_their_models(tiny_run, mnist):
+    out = Path(tiny_run["out"])
+    for precision in ("float32", "int8"):
+        model = out / f"model_{precision}.tflite"
+        sidecar = Sidecar.read(model.with_suffix(".json"))
+        assert sidecar.model_sha256 == sha256_file(model)
+        assert sidecar.precision == precision
+        assert sidecar.architecture == "edge"
+        assert sidecar.input_shape == (-1, 28, 28, 1)
+        assert sidecar.labels == tuple("0123456789")
+        assert sidecar.preprocessing.size == 28 and sidecar.preprocessing.box == 20
+        assert sidecar.training_data_sha256 == mnist.digest
+        assert set(sidecar.accuracy) == {
+            "test_images", "keras", "tflite", "agreement_with_keras", "interpreter",
+        }  # fmt: skip
+        assert {"tensorflow", "keras", "numpy", "edge_digits"} <= set(sidecar.versions)
+        assert sidecar.provenance["keras_model_sha256"] == sha256_file(out / "model.keras")
+    int8 = Sidecar.read(out / "model_int8.json")
+    assert int8.input_dtype == "int8" and int8.output_dtype == "int8"
+    assert int8.input_quantization is not None and int8.input_quantization.scale > 0
+    assert int8.provenance["calibration_images"] == 100
+    float32 = Sidecar.read(out / "model_float32.json")
+    assert float32.input_dtype == "float32" and float32.input_quantization is None
+
+
+def test_runtime_scores_like_the_sidecar_says(tiny_run, mnist):
+    model = Path(tiny_run["out"]) / "model_int8.tflite"
+    classifier = Classifier(ClassifierOptions(model=model))
+    score = evaluate(classifier.predict, mnist.x_test, mnist.y_test)
+    assert score.accuracy == pytest.approx(classifier.sidecar.accuracy["tflite"], abs=1e-9)
+
+
+def test_batched_and_single_inference_agree(tiny_run, mnist):
+    classifier = Classifier(ClassifierOptions(model=Path(tiny_run["out"]) / "model_int8.tflite"))
+    images = mnist.x_test[:300].astype(np.float32) / 255
+    batched = classifier.predict(images)
+    singles = np.concatenate([classifier.predict(images[i : i + 1]) for i in range(0, 300, 37)])
+    np.testing.assert_allclose(batched[::37], singles, atol=1e-6)
+    assert batched.shape == (300, 10)
+    np.testing.assert_allclose(batched.sum(axis=1), 1.0, atol=0.02)
+
+
+def test_same_function_scores_keras_and_tflite(tiny_run, mnist):
+    import keras
+
+    model = keras.models.load_model(Path(tiny_run["out"]) / "model.keras")
+    classifier = Classifier(ClassifierOptions(model=Path(tiny_run["out"]) / "model_float32.tflite"))
+    sample_x, sample_y = mnist.x_test[:500], mnist.y_test[:500]
+    keras_score = evaluate(lambda batch: model.predict_on_batch(batch), sample_x, sample_y)
+    tflite_score = evaluate(classifier.predict, sample_x, sample_y)
+    assert agreement(keras_score, tflite_score) == 1.0
+
+
+def test_convert_rejects_unknown_precision_and_bad_models(tiny_run, tmp_path):
+    from edge_digits.convert.converter import convert
+
+    with pytest.raises(UsageError, match="allowed: float32, float16, int8"):
+        convert(Path(tiny_run["out"]) / "model.keras", ["int4"], out=tmp_path)
+    bogus = tmp_path / "bogus.keras"
+    bogus.write_bytes(b"not a keras file")
+    with pytest.raises(ModelError, match=r"bogus\.keras: cannot load Keras model"):
+        convert(bogus, ["float32"], out=tmp_path)
+
+
+@pytest.fixture(scope="module")
+def wrong_shape_models(tmp_path_factory):
+    """Valid TFLite models that are not 28x28x1 -> 10 digit classifiers."""
+    import keras
+    from edge_digits.convert.converter import to_tflite
+
+    folder = tmp_path_factory.mktemp("wrong_shapes")
+    inputs = keras.Input((32, 32, 1))
+    wrong_input = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    inputs = keras.Input((28, 28, 1))
+    wrong_classes = keras.Model(inputs, keras.layers.Dense(5)(keras.layers.Flatten()(inputs)))
+    calibration = np.zeros((1, 28, 28), np.uint8)
+    paths = {}
+    for name, model in (("input32", wrong_input), ("classes5", wrong_classes)):
+        paths[name] = folder / f"{name}.tflite"
+        paths[name].write_bytes(to_tflite(model, "float32", calibration))
+    return paths
+
+
+def test_models_of_the_wrong_shape_are_refused(wrong_shape_models):
+    with pytest.raises(ModelError, match=r"input32\.tflite: model takes input \[32, 32, 1\]"):
+        Classifier(ClassifierOptions(model=wrong_shape_models["input32"]))
+    with pytest.raises(ModelError, match=r"gives \[5\]; expected a 28x28x1 image in and 10 class"):
+        Classifier(ClassifierOptions(model=wrong_shape_models["classes5"]))
