@@ -28,6 +28,7 @@ from edge_digits.runtime.errors import ModelError, UsageError
 from edge_digits.runtime.evaluate import agreement, evaluate
 from edge_digits.runtime.fileio import atomic_write_bytes, sha256_bytes, sha256_file
 from edge_digits.runtime.native import capture_stderr
+from edge_digits.runtime.preprocess import scale_pixels
 from edge_digits.runtime.sidecar import PreprocessSettings, Quantization, Sidecar, sidecar_path
 
 PRECISIONS = ("float32", "float16", "int8")
@@ -55,7 +56,7 @@ class ConversionReport:
 def _representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
     def dataset() -> Iterator[list[np.ndarray]]:
         for image in images:
-            yield [(image.astype(np.float32) / np.float32(255.0))[None, ..., None]]
+            yield [scale_pixels(image)[None, ..., None]]
 
     return dataset
 

@@ -5,14 +5,22 @@ Never imports TensorFlow, Keras, `edge_digits.train` or `edge_digits.convert`.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("edge-digits")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+from typing import Any
 
 from .classifier import Classifier, ClassifierOptions, Prediction
 from .errors import EdgeDigitsError
+
+
+def __getattr__(name: str) -> Any:
+    # importlib.metadata costs ~30 ms at start-up; only `--version` and sidecars need it.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("edge-digits")
+        except PackageNotFoundError:  # a source tree that is not installed
+            return "0.0.0"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["Classifier", "ClassifierOptions", "EdgeDigitsError", "Prediction", "__version__"]

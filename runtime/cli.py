@@ -20,7 +20,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
 from .errors import EdgeDigitsError, EdgeDigitsWarning, MissingDependencyError
 
 app = typer.Typer(
@@ -90,6 +89,8 @@ def _progress(message: str) -> None:
 
 def _version(value: bool) -> None:
     if value:
+        from . import __version__
+
         out.print(f"edge-digits {__version__}")
         raise typer.Exit()
 

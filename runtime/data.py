@@ -28,6 +28,7 @@ import tempfile
 import urllib.request
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,7 +164,7 @@ def _read_npz(source: Any, origin: str) -> dict[str, np.ndarray]:
     try:
         with np.load(source, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as error:
         raise DataError(f"{origin}: not a readable .npz archive ({_one_line(error)})") from None
     return _validate(arrays, origin)
 
@@ -195,7 +196,7 @@ def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
         try:
             if found.suffix == ".gz":
                 raw = gzip.decompress(raw)
-        except (OSError, EOFError) as error:
+        except (OSError, EOFError, zlib.error) as error:
             raise DataError(f"{found}: not a valid gzip file ({_one_line(error)})") from None
         arrays[key] = _parse_idx(raw, found)
     return _validate(arrays, str(folder))
@@ -299,7 +300,7 @@ def _arrays_from_hub_pickle(payload: bytes) -> dict[str, np.ndarray]:
     try:
         raw = gzip.decompress(payload)
         train, valid, test = _NumpyOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
-    except (pickle.UnpicklingError, ValueError, EOFError, OSError) as error:
+    except (pickle.UnpicklingError, ValueError, EOFError, OSError, zlib.error) as error:
         raise DataError(f"{HUB_MEMBER}: cannot be read safely ({_one_line(error)})") from None
 
     def images(values: np.ndarray) -> np.ndarray:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .preprocess import scale_pixels
+
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
@@ -32,7 +34,7 @@ def evaluate(
     """Score `predict` (float images (N, 28, 28, 1) -> scores (N, 10)) on uint8 `images`."""
     predictions = []
     for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size].astype(np.float32) * np.float32(scale)
+        batch = scale_pixels(images[start : start + batch_size], scale)
         scores = np.asarray(predict(batch[..., None]))
         predictions.append(np.argmax(scores, axis=1))
     predicted = np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)

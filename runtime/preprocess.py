@@ -4,15 +4,15 @@ MNIST-style preprocessing, step by step (each step is one small function):
 
 1. ``load_gray``: decode with Pillow, apply the EXIF orientation, composite any alpha over
    white, and convert to 8-bit grayscale (16-bit images are scaled, not clipped).
-2. ``to_light_on_dark``: MNIST digits are bright ink on black. The background is taken as
-   the median of the image border; a light background is inverted.
+2. ``to_light_on_dark``: MNIST digits are bright ink on black. The background is the median
+   of the image border; the ink is the extreme furthest from it; dark ink is inverted.
 3. ``flatten_background``: subtract the background level and stretch the ink to full range.
 4. ``crop_to_ink``: the bounding box of pixels brighter than a fraction of the ink level.
 5. ``fit_box``: resize so the longer side is ``box`` pixels (20), keeping the aspect ratio.
 6. ``center_by_mass``: paste into ``size`` x ``size`` (28) with the centre of mass at the centre.
-7. scale to float32 exactly like the training data (``settings.scale``).
+7. ``scale_pixels``: float32, exactly as the training data (``settings.scale``).
 
-An input that is already MNIST-like (28x28, dark background) skips steps 3-6 so that MNIST
+An input that is already MNIST-like (28x28, dark border, bright ink) skips steps 3-6 so that MNIST
 test digits saved as PNG score exactly as the arrays do. A picture with no ink gives
 ``NoDigit`` instead of a guess. Photo-grade preprocessing grows in this module.
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
 from .sidecar import PreprocessSettings
@@ -39,6 +39,12 @@ class NoDigit:
     """Preprocessing found no digit to classify; `reason` says why."""
 
     reason: str
+
+
+def scale_pixels(values: np.ndarray, scale: float = 1.0 / 255.0) -> np.ndarray:
+    """Pixel values (0-255) -> float32 model input. Training, conversion, evaluation and the
+    runtime all call this one function, so a digit is the same numbers everywhere."""
+    return np.asarray(values, dtype=np.float32) * np.float32(scale)
 
 
 def load_gray(path: Path) -> np.ndarray:
@@ -86,21 +92,36 @@ def _border(gray: np.ndarray) -> np.ndarray:
     return np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]])
 
 
+def _smoothed(gray: np.ndarray) -> np.ndarray:
+    # A 3x3 median removes single-pixel noise (JPEG, sensor) but keeps strokes 2+ px wide,
+    # so the image's extremes are the ink's, however small the digit is.
+    if min(gray.shape) < 3:
+        return gray
+    return np.asarray(Image.fromarray(gray).filter(ImageFilter.MedianFilter(3)))
+
+
 def to_light_on_dark(gray: np.ndarray) -> np.ndarray:
-    """Invert images whose background (the border's median) is lighter than mid-grey."""
-    if np.median(_border(gray)) > 127:
+    """Invert when the ink is darker than the background (the border's median).
+
+    The ink is whichever extreme lies further from the background: dark pen on grey paper
+    and white chalk on a grey board are both told apart, whatever the paper's brightness.
+    """
+    smooth = _smoothed(gray)
+    background = float(np.median(_border(smooth)))
+    darkest, lightest = float(smooth.min()), float(smooth.max())
+    if background - darkest > lightest - background:
         return 255 - gray
     return gray
 
 
 def flatten_background(gray: np.ndarray) -> np.ndarray | NoDigit:
-    """Subtract the background level; stretch the brightest ink (99.9th percentile) to 255."""
-    values = gray.astype(np.float32)
-    background = float(np.median(_border(gray)))
-    ink = float(np.percentile(values, 99.9))
+    """Subtract the background level (border median); stretch the ink's peak level to 255."""
+    smooth = _smoothed(gray)
+    background = float(np.median(_border(smooth)))
+    ink = float(smooth.max())
     if ink - background < MIN_CONTRAST:
         return NoDigit("no ink found: the image has almost no contrast")
-    stretched = (values - background) * (255.0 / (ink - background))
+    stretched = (gray.astype(np.float32) - background) * (255.0 / (ink - background))
     return np.asarray(np.clip(stretched, 0, 255), dtype=np.float32)
 
 
@@ -136,8 +157,11 @@ def center_by_mass(digit: np.ndarray, size: int) -> np.ndarray:
 
 
 def is_mnist_like(gray: np.ndarray, settings: PreprocessSettings) -> bool:
-    """Already model-ready: the input size with a dark border (as MNIST test digits are)."""
-    return gray.shape == (settings.size, settings.size) and float(np.median(_border(gray))) < 32
+    """Already model-ready: the input size, a dark border and bright ink (as MNIST digits)."""
+    if gray.shape != (settings.size, settings.size):
+        return False
+    background = float(np.median(_border(gray)))
+    return background < 32 and float(gray.max()) - background >= MIN_CONTRAST
 
 
 def preprocess_gray(
@@ -151,7 +175,7 @@ def preprocess_gray(
     if gray.dtype != np.uint8:
         gray = np.clip(np.nan_to_num(gray.astype(np.float64)), 0, 255).astype(np.uint8)
     if is_mnist_like(gray, settings):
-        return gray.astype(np.float32) * np.float32(settings.scale)
+        return scale_pixels(gray, settings.scale)
     flattened = flatten_background(to_light_on_dark(gray))
     if isinstance(flattened, NoDigit):
         return flattened
@@ -159,7 +183,7 @@ def preprocess_gray(
     if isinstance(cropped, NoDigit):
         return cropped
     centred = center_by_mass(fit_box(cropped, settings.box), settings.size)
-    return np.asarray(np.rint(centred) * np.float32(settings.scale), dtype=np.float32)
+    return scale_pixels(np.rint(centred), settings.scale)
 
 
 def preprocess_file(path: Path, settings: PreprocessSettings | None = None) -> np.ndarray | NoDigit:

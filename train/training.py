@@ -23,6 +23,7 @@ from edge_digits.runtime.data import Mnist, load_mnist
 from edge_digits.runtime.errors import UsageError
 from edge_digits.runtime.evaluate import evaluate
 from edge_digits.runtime.fileio import atomic_path, atomic_write_text
+from edge_digits.runtime.preprocess import scale_pixels
 
 from .architectures import ARCHITECTURES
 
@@ -107,7 +108,7 @@ def split(mnist: Mnist, val_split: float, seed: int) -> tuple[np.ndarray, ...]:
 
 
 def _as_input(images: np.ndarray) -> np.ndarray:
-    return (images.astype(np.float32) / np.float32(255.0))[..., None]
+    return scale_pixels(images)[..., None]
 
 
 def train(

@@ -1,0 +1,33 @@
+"""Write the example images in this folder from the MNIST test set (run from the repo root).
+
+    .venv/bin/python examples/generate.py
+
+One 28x28 test digit per class, as MNIST stores them (light ink on black), and the same
+kind of digit scanned dark-on-light on a larger page, to show the polarity and crop steps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from edge_digits.runtime.data import load_mnist
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    mnist = load_mnist()
+    for digit in range(10):
+        index = int(np.flatnonzero(mnist.y_test == digit)[0])
+        Image.fromarray(mnist.x_test[index]).save(HERE / f"mnist_test_{index:04d}_label{digit}.png")
+    # A test "7" enlarged and drawn dark on a light grey page, off centre.
+    page = np.full((240, 320), 228, dtype=np.uint8)
+    digit = Image.fromarray(255 - mnist.x_test[0]).resize((120, 120), Image.Resampling.BICUBIC)
+    page[40:160, 150:270] = np.minimum(page[40:160, 150:270], np.asarray(digit))
+    Image.fromarray(page).save(HERE / "page_label7.png")
+
+
+if __name__ == "__main__":
+    main()
