@@ -105,7 +105,7 @@ def load_mnist(
             payload = _download(keras_url)
             if sha256_bytes(payload) != KERAS_SHA256:
                 raise DataError(f"{keras_url}: sha256 does not match the published MNIST archive")
-            arrays = _read_npz(io.BytesIO(payload), keras_url)
+            arrays = _read_npz(payload, keras_url)
             _write_cache(cache_file, arrays)
             return _mnist(arrays, "keras", cache_file)
         except (OSError, DataError) as error:
@@ -160,10 +160,15 @@ def _validate(arrays: dict[str, np.ndarray], origin: str) -> dict[str, np.ndarra
     return checked
 
 
-def _read_npz(source: Any, origin: str) -> dict[str, np.ndarray]:
+def _read_npz(source: Path | bytes, origin: str) -> dict[str, np.ndarray]:
     try:
-        with np.load(source, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        # Open the file here rather than in np.load, which can leak its handle on bad input.
+        with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as handle:
+            archive = np.load(handle, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single array, not Keras' x_train/y_train/x_test/y_test")
+            with archive:
+                arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as error:
         raise DataError(f"{origin}: not a readable .npz archive ({_one_line(error)})") from None
     return _validate(arrays, origin)

@@ -830,3 +830,13 @@ def test_hub_pickle_that_runs_code_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"cannot be read safely.*refusing"):
         data._arrays_from_hub_pickle(payload)
     assert not marker.exists()
+
+
+def test_a_single_npy_array_named_npz_is_refused(tmp_path):
+    path = tmp_path / "mnist.npz"
+    with open(path, "wb") as handle:
+        np.save(handle, np.zeros((3, 28, 28), np.uint8))
+    with pytest.raises(
+        DataError, match=r"mnist\.npz: not a readable \.npz archive \(it holds a single array"
+    ):
+        data.load_mnist(path)
