@@ -166,7 +166,9 @@ def _read_npz(source: Path | bytes, origin: str) -> dict[str, np.ndarray]:
         with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as handle:
             archive = np.load(handle, allow_pickle=False)
             if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("it holds a single array, not Keras' x_train/y_train/x_test/y_test")
+                raise ValueError(
+                    "it holds a single array, not Keras' x_train/y_train/x_test/y_test"
+                )
             with archive:
                 arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as error:
