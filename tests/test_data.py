@@ -782,6 +782,8 @@ def test_unpickler_loads_a_plain_numpy_array(protocol, dtype):
 
 @pytest.mark.parametrize("numpy1_names", [False, True], ids=["numpy2-names", "numpy1-names"])
 def test_unpickler_loads_a_python2_style_pickle_of_arrays(numpy1_names):
+    if not numpy1_names and np.lib.NumpyVersion(np.__version__) < "2.0.0":
+        pytest.skip("numpy 1 has no numpy._core: its pickles always name numpy.core")
     images = np.linspace(0, 1, 784 * 3, dtype=np.float32).reshape(3, 784)
     labels = np.array([7, 2, 1], dtype=np.int64)
     payload = py2_style_pickle(((images, labels),), numpy1_names=numpy1_names)
