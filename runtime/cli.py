@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import EdgeDigitsError, EdgeDigitsWarning, MissingDependencyError
+from .native import quiet_tensorflow_startup
 
 app = typer.Typer(
     name="edge-digits",
@@ -71,10 +72,12 @@ def _user_errors() -> Iterator[None]:
 
 def _heavy(importer: Callable[[], T], command: str) -> T:
     """Import the TensorFlow side of the package, or explain how to install it."""
-    # TensorFlow's C++ start-up logging is noise for a user; errors still show.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ logging (start-up info, "failed call to cuInit" on machines without a
+    # GPU) is noise for a user; TF_CPP_MIN_LOG_LEVEL=0 in the environment brings it back.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        return importer()
+        with quiet_tensorflow_startup():
+            return importer()
     except ImportError as error:
         missing = getattr(error, "name", None) or "tensorflow"
         raise MissingDependencyError(

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -44,10 +45,31 @@ def capture_stderr() -> Iterator[Captured]:
 
 
 @contextlib.contextmanager
-def quiet_native_info() -> Iterator[None]:
-    """Drop native "INFO: " lines written during the block; pass anything else on to stderr."""
-    with capture_stderr() as captured:
-        yield
-    kept = "".join(line for line in captured.lines if not line.startswith("INFO: "))
-    if kept:
-        sys.stderr.write(kept)
+def filtered_stderr(keep: Callable[[str], bool]) -> Iterator[None]:
+    """Pass on to stderr only the lines written during the block for which `keep` is true."""
+    captured = Captured()
+    try:
+        with capture_stderr() as captured:
+            yield
+    finally:  # also when the block raised: its messages may explain why
+        kept = "".join(line for line in captured.lines if keep(line))
+        if kept:
+            sys.stderr.write(kept)
+
+
+def quiet_native_info() -> contextlib.AbstractContextManager[None]:
+    """Drop the interpreter's "INFO: ..." lines (e.g. "Created TensorFlow Lite XNNPACK
+    delegate for CPU."); pass anything else on."""
+    return filtered_stderr(lambda line: not line.startswith("INFO: "))
+
+
+# TensorFlow logs through absl before its logging is initialised, which no setting silences:
+# "WARNING: All log messages before absl::InitializeLog() ..." and "I0000 00:00:... port.cc".
+_TF_STARTUP_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} )"
+)
+
+
+def quiet_tensorflow_startup() -> contextlib.AbstractContextManager[None]:
+    """Drop TensorFlow's start-up info lines; pass warnings and errors of substance on."""
+    return filtered_stderr(lambda line: not _TF_STARTUP_NOISE.match(line))
