@@ -1,20 +1,20 @@
 """From an image file or array to the 28x28 input the model was trained on.
 
-MNIST-style preprocessing, step by step (each step is one small function):
+Step by step (each step is one small function, all deterministic):
 
 1. ``load_gray``: decode with Pillow, apply the EXIF orientation, composite any alpha over
-   white, and convert to 8-bit grayscale (16-bit images are scaled, not clipped).
-2. ``to_light_on_dark``: MNIST digits are bright ink on black. The background is the median
-   of the image border; the ink is the extreme furthest from it; dark ink is inverted.
-3. ``flatten_background``: subtract the background level and stretch the ink to full range.
-4. ``crop_to_ink``: the bounding box of pixels brighter than a fraction of the ink level.
-5. ``fit_box``: resize so the longer side is ``box`` pixels (20), keeping the aspect ratio.
-6. ``center_by_mass``: paste into ``size`` x ``size`` (28) with the centre of mass at the centre.
-7. ``scale_pixels``: float32, exactly as the training data (``settings.scale``).
+   white, take the first frame of an animation, and convert to 8-bit grayscale (16-bit
+   images are scaled, not clipped). Coloured ink stays dark (see ``pil_to_gray``).
+2. ``photo.find_digit``: find the digit in the picture: polarity, illumination flattening,
+   thresholding and speck removal, choosing the dominant ink region, stroke-width
+   normalisation (see ``runtime/photo.py``).
+3. ``fit_box``: resize so the longer side is ``box`` pixels (20), keeping the aspect ratio.
+4. ``center_by_mass``: paste into ``size`` x ``size`` (28) with the centre of mass at the centre.
+5. ``scale_pixels``: float32, exactly as the training data (``settings.scale``).
 
-An input that is already MNIST-like (28x28, dark border, bright ink) skips steps 3-6 so that MNIST
-test digits saved as PNG score exactly as the arrays do. A picture with no ink gives
-``NoDigit`` instead of a guess. Photo-grade preprocessing grows in this module.
+An input that is already MNIST-like (28x28, dark border, bright ink) skips steps 2-4 so that
+MNIST test digits saved as PNG score exactly as the arrays do. A picture with no ink gives
+``NoDigit`` instead of a guess.
 """
 
 from __future__ import annotations
@@ -23,15 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
 from .sidecar import PreprocessSettings
 
 # Pillow's own guard against decompression bombs (about 179 megapixels by default) stays on;
 # an image above it is reported as an input error, not read.
-INK_FRACTION = 0.3  # a pixel is ink when brighter than this fraction of the ink level
-MIN_CONTRAST = 24  # grey levels between background and ink below which there is no digit
+MIN_CONTRAST = 24  # grey levels between an MNIST-like input's background and its ink
 
 
 @dataclass(frozen=True)
@@ -92,47 +91,6 @@ def _border(gray: np.ndarray) -> np.ndarray:
     return np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]])
 
 
-def _smoothed(gray: np.ndarray) -> np.ndarray:
-    # A 3x3 median removes single-pixel noise (JPEG, sensor) but keeps strokes 2+ px wide,
-    # so the image's extremes are the ink's, however small the digit is.
-    if min(gray.shape) < 3:
-        return gray
-    return np.asarray(Image.fromarray(gray).filter(ImageFilter.MedianFilter(3)))
-
-
-def to_light_on_dark(gray: np.ndarray) -> np.ndarray:
-    """Invert when the ink is darker than the background (the border's median).
-
-    The ink is whichever extreme lies further from the background: dark pen on grey paper
-    and white chalk on a grey board are both told apart, whatever the paper's brightness.
-    """
-    smooth = _smoothed(gray)
-    background = float(np.median(_border(smooth)))
-    darkest, lightest = float(smooth.min()), float(smooth.max())
-    if background - darkest > lightest - background:
-        return 255 - gray
-    return gray
-
-
-def flatten_background(gray: np.ndarray) -> np.ndarray | NoDigit:
-    """Subtract the background level (border median); stretch the ink's peak level to 255."""
-    smooth = _smoothed(gray)
-    background = float(np.median(_border(smooth)))
-    ink = float(smooth.max())
-    if ink - background < MIN_CONTRAST:
-        return NoDigit("no ink found: the image has almost no contrast")
-    stretched = (gray.astype(np.float32) - background) * (255.0 / (ink - background))
-    return np.asarray(np.clip(stretched, 0, 255), dtype=np.float32)
-
-
-def crop_to_ink(values: np.ndarray) -> np.ndarray | NoDigit:
-    mask = values > INK_FRACTION * 255.0
-    if not mask.any():
-        return NoDigit("no ink found")
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return values[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-
-
 def fit_box(values: np.ndarray, box: int) -> np.ndarray:
     """Resize so the longer side is `box` pixels, keeping the aspect ratio (antialiased)."""
     height, width = values.shape
@@ -176,13 +134,12 @@ def preprocess_gray(
         gray = np.clip(np.nan_to_num(gray.astype(np.float64)), 0, 255).astype(np.uint8)
     if is_mnist_like(gray, settings):
         return scale_pixels(gray, settings.scale)
-    flattened = flatten_background(to_light_on_dark(gray))
-    if isinstance(flattened, NoDigit):
-        return flattened
-    cropped = crop_to_ink(flattened)
-    if isinstance(cropped, NoDigit):
-        return cropped
-    centred = center_by_mass(fit_box(cropped, settings.box), settings.size)
+    from .photo import find_digit  # OpenCV: imported only for pictures that need it
+
+    found = find_digit(gray)
+    if found is None:
+        return NoDigit("no ink found: nothing stands out from the background")
+    centred = center_by_mass(fit_box(found.crop * np.float32(255), settings.box), settings.size)
     return scale_pixels(np.rint(centred), settings.scale)
 
 

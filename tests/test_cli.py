@@ -88,7 +88,7 @@ def test_a_page_without_ink_is_null_not_a_guess(tmp_path):
     assert (
         invoke("classify", str(blank))
         .stdout.strip()
-        .endswith("no digit (no ink found: the image has almost no contrast)")
+        .endswith("no digit (no ink found: nothing stands out from the background)")
     )
 
 

@@ -141,12 +141,15 @@ def test_black_on_white_equals_white_on_black(shape):
 
 
 def test_grey_ink_on_off_white_paper_gives_the_same_digit():
-    """Background level and ink contrast are normalised away (a typical photo)."""
+    """Background level and ink contrast are normalised away (a typical photo); only the
+    thresholded edge may move by a pixel."""
     photo = np.asarray(draw("seven", bg=215, ink=70))
     clean = np.asarray(draw("seven"))
-    a = assert_model_input(preprocess_gray(photo))
-    b = assert_model_input(preprocess_gray(clean))
-    assert float(np.abs(a - b).max()) <= 2 / 255 + 1e-6
+    difference = np.abs(
+        assert_model_input(preprocess_gray(photo)) - assert_model_input(preprocess_gray(clean))
+    )
+    assert float(difference.mean()) <= 0.01
+    assert int((difference > 0.1).sum()) <= 8  # 1% of the 784 pixels
 
 
 @pytest.mark.parametrize(("bg", "ink"), [(100, 0), (140, 255)], ids=["dark-paper", "chalk"])

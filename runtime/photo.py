@@ -1,0 +1,171 @@
+"""Find the digit in a real picture: a phone photo, a scan, a paint-program file, a frame.
+
+Steps (each a small function, all deterministic):
+
+1. ``reduce``: analyse at most ``WORK_SIDE`` pixels on the longer side (area-averaged), so a
+   12-megapixel photo costs about what a webcam frame does.
+2. ``ink_map``: make the ink dark on a light ground (a light-on-dark board is inverted), then
+   divide by the paper's own brightness, estimated by a morphological closing that erases
+   the strokes: shadows and uneven light cancel out. The result is ink strength in [0, 1]
+   (0 = paper), bright on black like MNIST.
+3. ``ink_mask``: threshold (Otsu, never below ``MIN_INK``) and drop specks.
+4. ``choose_digit``: the dominant ink region: components touching the image border (page
+   edges, shadows, table) and long thin ones (ruled lines) are set aside; the largest
+   remaining one is the digit, and nearby fragments (a broken pencil stroke, the bar of a 5)
+   are merged into it.
+5. ``normalise_strokes``: thicken thin strokes (pencil, fine pen) so that once the digit is
+   20 pixels tall its strokes are as wide as MNIST's (about 2 pixels).
+
+The caller then crops, fits 20x20 and centres by mass as for any MNIST-style input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+WORK_SIDE = 800  # longer side, in pixels, at which pictures are analysed
+MIN_INK = 0.10  # ink strength below which a pixel is never ink (paper texture, noise)
+MIN_CONTRAST = 0.2  # the strongest ink must reach this, or there is no digit
+MIN_LEVELS = 24  # grey levels between the darkest and lightest parts of a picture with ink
+TARGET_STROKE = 2.0 / 20.0  # MNIST strokes are about 2 px wide in the 20 px box
+MERGE_MARGIN = 0.35  # fragments within this fraction of the digit's size are merged into it
+
+
+@dataclass(frozen=True)
+class Found:
+    """A digit located in a picture: its ink strength (float32 [0, 1]) cropped to its box."""
+
+    crop: np.ndarray
+    box: tuple[int, int, int, int]  # x, y, width, height in the analysed (reduced) picture
+
+
+def reduce(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    height, width = gray.shape
+    factor = side / max(height, width)
+    if factor >= 1:
+        return gray
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+
+
+def _odd(value: float) -> int:
+    return max(3, int(value) | 1)
+
+
+def ink_map(gray: np.ndarray) -> np.ndarray:
+    """uint8 picture -> float32 ink strength in [0, 1], bright ink on black."""
+    smooth = cv2.medianBlur(gray, 3)
+    background = float(np.median(smooth))
+    if float(smooth.max()) - background > background - float(smooth.min()):
+        gray = 255 - gray  # light ink on a dark ground: make the ink dark
+    # The paper's brightness everywhere: a closing wider than any stroke removes the ink.
+    # Done at a quarter of the resolution (it is smooth) and brought back up.
+    height, width = gray.shape
+    small = cv2.resize(
+        gray, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA
+    )
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(max(small.shape) / 12),) * 2)
+    paper_small = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
+    paper_small = cv2.GaussianBlur(paper_small, (0, 0), max(1.0, max(small.shape) / 60))
+    paper = cv2.resize(paper_small, (width, height), interpolation=cv2.INTER_LINEAR)
+    paper = np.maximum(paper.astype(np.float32), gray.astype(np.float32))
+    ink = 1.0 - gray.astype(np.float32) / np.maximum(paper, 1.0)
+    return np.clip(ink, 0.0, 1.0)
+
+
+def ink_mask(ink: np.ndarray) -> np.ndarray:
+    """Binary mask (uint8 0/1) of confident ink."""
+    scaled = np.clip(ink * 255.0, 0, 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    threshold = max(float(otsu) / 255.0, MIN_INK)
+    return (ink > threshold).astype(np.uint8)
+
+
+def choose_digit(mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """The dominant ink region (see module doc) as a mask, with its bounding box, or None."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    height, width = mask.shape
+    min_area = max(4, int(height * width * 2e-5))
+    candidates = []
+    for index in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[index])
+        touches = x == 0 or y == 0 or x + w == width or y + h == height
+        line_like = max(w, h) > 15 * max(1, min(w, h)) and max(w, h) > 0.5 * max(width, height)
+        if area >= min_area and not line_like:
+            candidates.append((touches, -area, index))
+    if not candidates:
+        return None
+    inside = [c for c in candidates if not c[0]]
+    _, _, main = min(inside or candidates)
+    # Grow the digit by the fragments its box (widened by a margin) reaches, until none is left.
+    x, y, w, h = (int(v) for v in stats[main][:4])
+    margin = MERGE_MARGIN * max(w, h)
+    x0, y0, x1, y1 = x, y, x + w, y + h
+    chosen, rest = [main], [c[2] for c in (inside or candidates) if c[2] != main]
+    grew = True
+    while grew:
+        grew = False
+        for index in list(rest):
+            cx, cy, cw, ch = (int(v) for v in stats[index][:4])
+            if (
+                cx <= x1 + margin
+                and cx + cw >= x0 - margin
+                and cy <= y1 + margin
+                and cy + ch >= y0 - margin
+            ):
+                chosen.append(index)
+                rest.remove(index)
+                x0, y0, x1, y1 = min(x0, cx), min(y0, cy), max(x1, cx + cw), max(y1, cy + ch)
+                grew = True
+    region = np.isin(labels, chosen)
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    box = (int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
+    return region.astype(np.uint8), box
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels: twice the mean distance to the background along the
+    stroke's centre line (the ridge of the distance transform)."""
+    # A border of background, so that a crop filled with ink still has an edge to measure to.
+    distance = cv2.distanceTransform(
+        cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, 0), cv2.DIST_L2, 3
+    )
+    ridge = (distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))
+    values = distance[ridge]
+    return float(2.0 * values.mean()) if values.size else 1.0
+
+
+def normalise_strokes(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Thicken strokes thinner than MNIST's for the size the digit will have (20 px)."""
+    target = TARGET_STROKE * max(crop.shape)
+    width = stroke_width(mask)
+    if width >= target:
+        return crop
+    radius = max(1, round((target - width) / 2))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+    return cv2.dilate(crop, kernel)
+
+
+def find_digit(gray: np.ndarray) -> Found | None:
+    """Steps 1-5 of the module doc on a uint8 grayscale picture; None when there is no ink."""
+    reduced = reduce(gray)
+    smooth = cv2.medianBlur(reduced, 3)
+    if int(smooth.max()) - int(smooth.min()) < MIN_LEVELS:
+        return None  # a uniform picture: black, white or any grey
+    ink = ink_map(reduced)
+    if float(cv2.medianBlur((ink * 255).astype(np.uint8), 3).max()) < MIN_CONTRAST * 255:
+        return None
+    chosen = choose_digit(ink_mask(ink))
+    if chosen is None:
+        return None
+    region, (x, y, w, h) = chosen
+    # Keep the chosen strokes (slightly widened, for their soft edges); drop everything else.
+    keep = cv2.dilate(region, np.ones((3, 3), np.uint8))[y : y + h, x : x + w]
+    crop = ink[y : y + h, x : x + w] * keep
+    strong = np.percentile(crop[region[y : y + h, x : x + w] > 0], 90)
+    crop = np.clip(crop / max(float(strong), 1e-3), 0.0, 1.0)
+    crop = normalise_strokes(crop, region[y : y + h, x : x + w])
+    return Found(crop=crop.astype(np.float32), box=(x, y, w, h))
