@@ -55,25 +55,35 @@ def _odd(value: float) -> int:
     return max(3, int(value) | 1)
 
 
-def ink_map(gray: np.ndarray) -> np.ndarray:
-    """uint8 picture -> float32 ink strength in [0, 1], bright ink on black."""
-    smooth = cv2.medianBlur(gray, 3)
-    background = float(np.median(smooth))
-    if float(smooth.max()) - background > background - float(smooth.min()):
-        gray = 255 - gray  # light ink on a dark ground: make the ink dark
-    # The paper's brightness everywhere: a closing wider than any stroke removes the ink.
-    # Done at a quarter of the resolution (it is smooth) and brought back up.
+def _quarter(gray: np.ndarray) -> np.ndarray:
     height, width = gray.shape
-    small = cv2.resize(
-        gray, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA
-    )
+    return cv2.resize(gray, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA)
+
+
+def ink_is_dark(small: np.ndarray) -> bool:
+    """True when the ink is darker than the ground: the extreme further from the median.
+
+    Decided on the quarter-resolution picture, whose area averaging has already removed
+    single-pixel noise."""
+    background = float(np.median(small))
+    return background - float(small.min()) >= float(small.max()) - background
+
+
+def ink_map(gray: np.ndarray, small: np.ndarray | None = None) -> np.ndarray:
+    """uint8 picture -> float32 ink strength in [0, 1], bright ink on black."""
+    small = _quarter(gray) if small is None else small
+    if not ink_is_dark(small):
+        gray, small = 255 - gray, 255 - small  # light ink on a dark ground: make it dark
+    # The paper's brightness everywhere: a closing wider than any stroke erases the ink.
+    # At a quarter of the resolution (the paper is smooth), then brought back up.
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(max(small.shape) / 12),) * 2)
     paper_small = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
     paper_small = cv2.GaussianBlur(paper_small, (0, 0), max(1.0, max(small.shape) / 60))
+    height, width = gray.shape
     paper = cv2.resize(paper_small, (width, height), interpolation=cv2.INTER_LINEAR)
-    paper = np.maximum(paper.astype(np.float32), gray.astype(np.float32))
-    ink = 1.0 - gray.astype(np.float32) / np.maximum(paper, 1.0)
-    return np.clip(ink, 0.0, 1.0)
+    paper = cv2.max(paper, gray)  # ink can never be lighter than its paper
+    ink = 1.0 - gray.astype(np.float32) / np.maximum(paper.astype(np.float32), 1.0)
+    return ink
 
 
 def ink_mask(ink: np.ndarray) -> np.ndarray:
@@ -85,7 +95,8 @@ def ink_mask(ink: np.ndarray) -> np.ndarray:
 
 
 def choose_digit(mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
-    """The dominant ink region (see module doc) as a mask, with its bounding box, or None."""
+    """The dominant ink region (see module doc): its bounding box (x, y, w, h) and its mask
+    within that box; None when there is no candidate."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     height, width = mask.shape
     min_area = max(4, int(height * width * 2e-5))
@@ -120,10 +131,10 @@ def choose_digit(mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int
                 rest.remove(index)
                 x0, y0, x1, y1 = min(x0, cx), min(y0, cy), max(x1, cx + cw), max(y1, cy + ch)
                 grew = True
-    region = np.isin(labels, chosen)
-    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
-    box = (int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
-    return region.astype(np.uint8), box
+    box = (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
+    # The region's mask, computed only inside its box.
+    inner = labels[int(y0) : int(y1), int(x0) : int(x1)]
+    return np.isin(inner, chosen).astype(np.uint8), box
 
 
 def stroke_width(mask: np.ndarray) -> float:
@@ -131,7 +142,7 @@ def stroke_width(mask: np.ndarray) -> float:
     stroke's centre line (the ridge of the distance transform)."""
     # A border of background, so that a crop filled with ink still has an edge to measure to.
     distance = cv2.distanceTransform(
-        cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, 0), cv2.DIST_L2, 3
+        cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0), cv2.DIST_L2, 3
     )
     ridge = (distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))
     values = distance[ridge]
@@ -152,20 +163,20 @@ def normalise_strokes(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def find_digit(gray: np.ndarray) -> Found | None:
     """Steps 1-5 of the module doc on a uint8 grayscale picture; None when there is no ink."""
     reduced = reduce(gray)
-    smooth = cv2.medianBlur(reduced, 3)
-    if int(smooth.max()) - int(smooth.min()) < MIN_LEVELS:
+    small = _quarter(reduced)
+    if int(small.max()) - int(small.min()) < MIN_LEVELS:
         return None  # a uniform picture: black, white or any grey
-    ink = ink_map(reduced)
-    if float(cv2.medianBlur((ink * 255).astype(np.uint8), 3).max()) < MIN_CONTRAST * 255:
-        return None
+    ink = ink_map(reduced, small)
     chosen = choose_digit(ink_mask(ink))
     if chosen is None:
         return None
     region, (x, y, w, h) = chosen
     # Keep the chosen strokes (slightly widened, for their soft edges); drop everything else.
-    keep = cv2.dilate(region, np.ones((3, 3), np.uint8))[y : y + h, x : x + w]
+    keep = cv2.dilate(region, np.ones((3, 3), np.uint8))
     crop = ink[y : y + h, x : x + w] * keep
-    strong = np.percentile(crop[region[y : y + h, x : x + w] > 0], 90)
-    crop = np.clip(crop / max(float(strong), 1e-3), 0.0, 1.0)
-    crop = normalise_strokes(crop, region[y : y + h, x : x + w])
+    strong = float(np.percentile(crop[region > 0], 90))
+    if strong < MIN_CONTRAST:
+        return None  # only faint texture or noise passed the threshold
+    crop = np.clip(crop / strong, 0.0, 1.0)
+    crop = normalise_strokes(crop, region)
     return Found(crop=crop.astype(np.float32), box=(x, y, w, h))
