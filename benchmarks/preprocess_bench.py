@@ -29,11 +29,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import synthetic  # noqa: E402
-
-from edge_digits.runtime import Classifier, ClassifierOptions  # noqa: E402
-from edge_digits.runtime.data import load_mnist  # noqa: E402
-from edge_digits.runtime.preprocess import pil_to_gray, preprocess_file, preprocess_gray  # noqa: E402
+import synthetic
+from edge_digits.runtime import Classifier, ClassifierOptions
+from edge_digits.runtime.data import load_mnist
+from edge_digits.runtime.preprocess import pil_to_gray, preprocess_file, preprocess_gray
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "realdigits"
@@ -46,14 +45,19 @@ def seeds_way(path: Path) -> np.ndarray:
 
 
 def real_photos(classifier: Classifier) -> dict[str, object]:
-    rows = [r for r in csv.DictReader(open(REAL / "labels.csv")) if r["kind"] == "photo"]
+    with open(REAL / "labels.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["kind"] == "photo"]
     ours = classifier.classify_inputs([preprocess_file(REAL / r["filename"]) for r in rows])
     seeds = classifier.predict(np.stack([seeds_way(REAL / r["filename"]) for r in rows]))
     labels = [int(r["label"]) for r in rows]
-    wrong = [f"{r['filename']}->{p.label}" for r, p, y in zip(rows, ours, labels) if p.label != y]
+    wrong = [
+        f"{r['filename']}->{p.label}"
+        for r, p, y in zip(rows, ours, labels, strict=False)
+        if p.label != y
+    ]
     return {
         "images": len(rows),
-        "ours": sum(p.label == y for p, y in zip(ours, labels)) / len(rows),
+        "ours": sum(p.label == y for p, y in zip(ours, labels, strict=False)) / len(rows),
         "seeds_way": float(np.mean(np.argmax(seeds, axis=1) == labels)),
         "wrong": wrong,
     }
@@ -68,7 +72,7 @@ def rendered(
         picture = render(digit, rng)
         inputs.append(preprocess_gray(pil_to_gray(Image.fromarray(picture))))
     predictions = classifier.classify_inputs(inputs)
-    return float(np.mean([p.label == y for p, y in zip(predictions, labels)]))
+    return float(np.mean([p.label == y for p, y in zip(predictions, labels, strict=False)]))
 
 
 def timing(repeats: int = 30) -> dict[str, float]:

@@ -72,7 +72,7 @@ def _camera(
     image = cv2.GaussianBlur(image, (0, 0), rng.uniform(*blur))
     image = image + rng.normal(0, rng.uniform(*noise), image.shape)
     image = np.clip(image, 0, 255).astype(np.uint8)
-    ok, encoded = cv2.imencode(
+    _ok, encoded = cv2.imencode(
         ".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(*quality))]
     )
     return cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
@@ -149,7 +149,7 @@ def row(digits: list[np.ndarray], rng: Rng) -> np.ndarray:
     page = np.ones((page_h, width, 3), np.float32) * paper
     ink = np.array([rng.uniform(0, 60), rng.uniform(0, 60), rng.uniform(0, 100)])
     left = height
-    for alpha, gap in zip(trimmed, gaps):
+    for alpha, gap in zip(trimmed, gaps, strict=False):
         _paste(page, alpha, height + (page_h - 2 * height - alpha.shape[0]) // 2, left, ink)
         left += alpha.shape[1] + gap
     page *= _lighting(page.shape[:2], rng)[..., None]
