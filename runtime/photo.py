@@ -39,7 +39,7 @@ class Found:
     """A digit located in a picture: its ink strength (float32 [0, 1]) cropped to its box."""
 
     crop: np.ndarray
-    box: tuple[int, int, int, int]  # x, y, width, height in the analysed (reduced) picture
+    box: tuple[int, int, int, int]  # x, y, width, height in the original picture
 
 
 def reduce(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
@@ -94,47 +94,95 @@ def ink_mask(ink: np.ndarray) -> np.ndarray:
     return (ink > threshold).astype(np.uint8)
 
 
-def choose_digit(mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
-    """The dominant ink region (see module doc): its bounding box (x, y, w, h) and its mask
-    within that box; None when there is no candidate."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    height, width = mask.shape
+@dataclass(frozen=True)
+class Blob:
+    """One connected piece of ink in the analysed picture."""
+
+    index: int  # its label in `Analysed.labels`
+    x: int
+    y: int
+    w: int
+    h: int
+    area: int
+    touches_border: bool
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """A picture after steps 1-3: ink strength, component labels, candidate blobs."""
+
+    ink: np.ndarray  # float32 [0, 1], bright ink on black, at the analysed size
+    labels: np.ndarray  # int32 component label per pixel
+    blobs: list[Blob]  # specks and ruled lines already set aside
+    factor: float  # original pixels per analysed pixel
+
+
+def analyse(gray: np.ndarray) -> Analysed | None:
+    """Steps 1-3 of the module doc; None for a uniform picture (no ink at all)."""
+    reduced = reduce(gray)
+    small = _quarter(reduced)
+    if int(small.max()) - int(small.min()) < MIN_LEVELS:
+        return None  # black, white or any single grey
+    ink = ink_map(reduced, small)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink_mask(ink), connectivity=8)
+    height, width = ink.shape
     min_area = max(4, int(height * width * 2e-5))
-    candidates = []
+    blobs = []
     for index in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[index])
-        touches = x == 0 or y == 0 or x + w == width or y + h == height
         line_like = max(w, h) > 15 * max(1, min(w, h)) and max(w, h) > 0.5 * max(width, height)
         if area >= min_area and not line_like:
-            candidates.append((touches, -area, index))
-    if not candidates:
-        return None
-    inside = [c for c in candidates if not c[0]]
-    _, _, main = min(inside or candidates)
-    # Grow the digit by the fragments its box (widened by a margin) reaches, until none is left.
-    x, y, w, h = (int(v) for v in stats[main][:4])
-    margin = MERGE_MARGIN * max(w, h)
-    x0, y0, x1, y1 = x, y, x + w, y + h
-    chosen, rest = [main], [c[2] for c in (inside or candidates) if c[2] != main]
+            touches = x == 0 or y == 0 or x + w == width or y + h == height
+            blobs.append(Blob(index, x, y, w, h, area, touches))
+    return Analysed(ink, labels, blobs, factor=gray.shape[0] / reduced.shape[0])
+
+
+def union_box(blobs: list[Blob]) -> tuple[int, int, int, int]:
+    x0, y0 = min(b.x for b in blobs), min(b.y for b in blobs)
+    x1, y1 = max(b.x + b.w for b in blobs), max(b.y + b.h for b in blobs)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def choose_digit(blobs: list[Blob]) -> list[Blob]:
+    """The dominant ink region: the largest blob away from the picture's border (page edges,
+    shadows), grown by the fragments that its box, widened by a margin, reaches."""
+    inside = [b for b in blobs if not b.touches_border] or blobs
+    main = max(inside, key=lambda b: b.area)
+    margin = MERGE_MARGIN * max(main.w, main.h)
+    chosen, rest = [main], [b for b in inside if b is not main]
     grew = True
     while grew:
         grew = False
-        for index in list(rest):
-            cx, cy, cw, ch = (int(v) for v in stats[index][:4])
+        x, y, w, h = union_box(chosen)
+        for blob in list(rest):
             if (
-                cx <= x1 + margin
-                and cx + cw >= x0 - margin
-                and cy <= y1 + margin
-                and cy + ch >= y0 - margin
+                blob.x <= x + w + margin
+                and blob.x + blob.w >= x - margin
+                and blob.y <= y + h + margin
+                and blob.y + blob.h >= y - margin
             ):
-                chosen.append(index)
-                rest.remove(index)
-                x0, y0, x1, y1 = min(x0, cx), min(y0, cy), max(x1, cx + cw), max(y1, cy + ch)
+                chosen.append(blob)
+                rest.remove(blob)
                 grew = True
-    box = (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
-    # The region's mask, computed only inside its box.
-    inner = labels[int(y0) : int(y1), int(x0) : int(x1)]
-    return np.isin(inner, chosen).astype(np.uint8), box
+    return chosen
+
+
+def crop_blobs(analysed: Analysed, blobs: list[Blob]) -> Found | None:
+    """The ink of `blobs` (nothing else) cropped to their box, contrast-stretched and with
+    strokes normalised (step 5); None when it is only faint texture."""
+    x, y, w, h = union_box(blobs)
+    inside = analysed.labels[y : y + h, x : x + w]
+    region = np.isin(inside, [b.index for b in blobs]).astype(np.uint8)
+    # Keep the chosen strokes (slightly widened, for their soft edges); drop everything else.
+    keep = cv2.dilate(region, np.ones((3, 3), np.uint8))
+    crop = analysed.ink[y : y + h, x : x + w] * keep
+    strong = float(np.percentile(crop[region > 0], 90))
+    if strong < MIN_CONTRAST:
+        return None  # only faint texture or noise passed the threshold
+    crop = normalise_strokes(np.clip(crop / strong, 0.0, 1.0), region)
+    f = analysed.factor
+    box = (round(x * f), round(y * f), max(1, round(w * f)), max(1, round(h * f)))
+    return Found(crop=crop.astype(np.float32), box=box)
 
 
 def stroke_width(mask: np.ndarray) -> float:
@@ -162,21 +210,7 @@ def normalise_strokes(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def find_digit(gray: np.ndarray) -> Found | None:
     """Steps 1-5 of the module doc on a uint8 grayscale picture; None when there is no ink."""
-    reduced = reduce(gray)
-    small = _quarter(reduced)
-    if int(small.max()) - int(small.min()) < MIN_LEVELS:
-        return None  # a uniform picture: black, white or any grey
-    ink = ink_map(reduced, small)
-    chosen = choose_digit(ink_mask(ink))
-    if chosen is None:
+    analysed = analyse(gray)
+    if analysed is None or not analysed.blobs:
         return None
-    region, (x, y, w, h) = chosen
-    # Keep the chosen strokes (slightly widened, for their soft edges); drop everything else.
-    keep = cv2.dilate(region, np.ones((3, 3), np.uint8))
-    crop = ink[y : y + h, x : x + w] * keep
-    strong = float(np.percentile(crop[region > 0], 90))
-    if strong < MIN_CONTRAST:
-        return None  # only faint texture or noise passed the threshold
-    crop = np.clip(crop / strong, 0.0, 1.0)
-    crop = normalise_strokes(crop, region)
-    return Found(crop=crop.astype(np.float32), box=(x, y, w, h))
+    return crop_blobs(analysed, choose_digit(analysed.blobs))
