@@ -21,7 +21,7 @@ import numpy as np
 from .backend import make_interpreter
 from .errors import EdgeDigitsWarning, ModelError, UsageError
 from .fileio import sha256_bytes
-from .preprocess import NoDigit, preprocess_file, preprocess_gray
+from .preprocess import NoDigit, load_gray, preprocess_file, preprocess_gray, preprocess_number
 from .sidecar import MNIST_LABELS, PreprocessSettings, Sidecar, sidecar_path
 
 DEFAULT_MODEL_NAME = "edge_int8.tflite"
@@ -58,6 +58,29 @@ class Prediction:
     score: float
     top_k: tuple[tuple[int, float], ...] = ()
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class DigitReading:
+    """One digit of a number: its label, score and box (x, y, width, height) in the picture."""
+
+    label: int
+    score: float
+    box: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    """Several digits read in reading order: `text` all of them, `lines` one string per row."""
+
+    text: str
+    lines: tuple[str, ...]
+    digits: tuple[DigitReading, ...]
+
+    @property
+    def score(self) -> float:
+        """The reading is as sure as its least sure digit (0 when there is none)."""
+        return min((digit.score for digit in self.digits), default=0.0)
 
 
 class Classifier:
@@ -202,6 +225,26 @@ class Classifier:
     def classify_file(self, path: Path | str, top_k: int = 1) -> Prediction:
         """An image file -> Prediction (InputError if it cannot be read)."""
         return self.classify_inputs([preprocess_file(Path(path), self.settings)], top_k)[0]
+
+    def read_number(self, gray: np.ndarray) -> NumberReading:
+        """A uint8 grayscale picture of several digits (rows of them) -> NumberReading."""
+        rows = preprocess_number(gray, self.settings)
+        flat = [item for row in rows for item in row]
+        predictions = iter(self.classify_inputs([inputs for inputs, _ in flat]))
+        lines, digits = [], []
+        for row in rows:
+            line = []
+            for _, box in row:
+                prediction = next(predictions)
+                assert prediction.label is not None  # every crop is a digit
+                digits.append(DigitReading(prediction.label, prediction.score, box))
+                line.append(str(prediction.label))
+            lines.append("".join(line))
+        return NumberReading(text="".join(lines), lines=tuple(lines), digits=tuple(digits))
+
+    def read_number_file(self, path: Path | str) -> NumberReading:
+        """An image file of several digits -> NumberReading (InputError if it cannot be read)."""
+        return self.read_number(load_gray(Path(path)))
 
 
 def _prediction(probabilities: np.ndarray, top_k: int) -> Prediction:

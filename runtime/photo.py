@@ -167,19 +167,31 @@ def choose_digit(blobs: list[Blob]) -> list[Blob]:
     return chosen
 
 
-def crop_blobs(analysed: Analysed, blobs: list[Blob]) -> Found | None:
-    """The ink of `blobs` (nothing else) cropped to their box, contrast-stretched and with
-    strokes normalised (step 5); None when it is only faint texture."""
+def crop_blobs(
+    analysed: Analysed, blobs: list[Blob], columns: tuple[int, int] | None = None
+) -> Found | None:
+    """The ink of `blobs` (nothing else; only within `columns` if given, for touching
+    digits) cropped to its box, contrast-stretched and with strokes normalised (step 5);
+    None when it is only faint texture."""
     x, y, w, h = union_box(blobs)
     inside = analysed.labels[y : y + h, x : x + w]
-    region = np.isin(inside, [b.index for b in blobs]).astype(np.uint8)
+    region = np.isin(inside, [b.index for b in blobs])
+    if columns is not None:
+        region[:, : max(0, columns[0] - x)] = False
+        region[:, max(0, columns[1] - x) :] = False
+        rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+        if not rows.size:
+            return None
+        region = region[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        x, y, w, h = x + int(cols[0]), y + int(rows[0]), region.shape[1], region.shape[0]
+    strokes = region.astype(np.uint8)
     # Keep the chosen strokes (slightly widened, for their soft edges); drop everything else.
-    keep = cv2.dilate(region, np.ones((3, 3), np.uint8))
+    keep = cv2.dilate(strokes, np.ones((3, 3), np.uint8))
     crop = analysed.ink[y : y + h, x : x + w] * keep
-    strong = float(np.percentile(crop[region > 0], 90))
+    strong = float(np.percentile(crop[region], 90))
     if strong < MIN_CONTRAST:
         return None  # only faint texture or noise passed the threshold
-    crop = normalise_strokes(np.clip(crop / strong, 0.0, 1.0), region)
+    crop = normalise_strokes(np.clip(crop / strong, 0.0, 1.0), strokes)
     f = analysed.factor
     box = (round(x * f), round(y * f), max(1, round(w * f)), max(1, round(h * f)))
     return Found(crop=crop.astype(np.float32), box=box)

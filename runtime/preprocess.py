@@ -122,25 +122,49 @@ def is_mnist_like(gray: np.ndarray, settings: PreprocessSettings) -> bool:
     return background < 32 and float(gray.max()) - background >= MIN_CONTRAST
 
 
-def preprocess_gray(
-    gray: np.ndarray, settings: PreprocessSettings | None = None
-) -> np.ndarray | NoDigit:
-    """uint8 grayscale (H, W) -> float32 (size, size) model input in [0, 255 * scale]."""
-    settings = settings or PreprocessSettings()
+def _as_gray(gray: np.ndarray) -> np.ndarray:
     gray = np.asarray(gray)
     if gray.ndim != 2 or gray.size == 0:
         raise InputError(f"expected a 2-D grayscale image, got an array of shape {gray.shape}")
     if gray.dtype != np.uint8:
         gray = np.clip(np.nan_to_num(gray.astype(np.float64)), 0, 255).astype(np.uint8)
+    return gray
+
+
+def model_input(crop: np.ndarray, settings: PreprocessSettings) -> np.ndarray:
+    """A digit's ink crop (float [0, 1]) -> model input: fit the box, centre by mass, scale."""
+    centred = center_by_mass(fit_box(crop * np.float32(255), settings.box), settings.size)
+    return scale_pixels(np.rint(centred), settings.scale)
+
+
+NO_INK = NoDigit("no ink found: nothing stands out from the background")
+
+
+def preprocess_gray(
+    gray: np.ndarray, settings: PreprocessSettings | None = None
+) -> np.ndarray | NoDigit:
+    """uint8 grayscale (H, W) -> float32 (size, size) model input in [0, 255 * scale]."""
+    settings = settings or PreprocessSettings()
+    gray = _as_gray(gray)
     if is_mnist_like(gray, settings):
         return scale_pixels(gray, settings.scale)
     from .photo import find_digit  # OpenCV: imported only for pictures that need it
 
     found = find_digit(gray)
-    if found is None:
-        return NoDigit("no ink found: nothing stands out from the background")
-    centred = center_by_mass(fit_box(found.crop * np.float32(255), settings.box), settings.size)
-    return scale_pixels(np.rint(centred), settings.scale)
+    return NO_INK if found is None else model_input(found.crop, settings)
+
+
+def preprocess_number(
+    gray: np.ndarray, settings: PreprocessSettings | None = None
+) -> list[list[tuple[np.ndarray, tuple[int, int, int, int]]]]:
+    """uint8 grayscale -> rows (top to bottom) of (model input, box) per digit (left to right).
+
+    Boxes are (x, y, width, height) in the picture's pixels."""
+    from .number import find_number
+
+    settings = settings or PreprocessSettings()
+    rows = find_number(_as_gray(gray))
+    return [[(model_input(found.crop, settings), found.box) for found in row] for row in rows]
 
 
 def preprocess_file(path: Path, settings: PreprocessSettings | None = None) -> np.ndarray | NoDigit:

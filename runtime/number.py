@@ -1,0 +1,108 @@
+"""Read several digits in a picture: a meter, a house number, "2026", a page of rows.
+
+After the same analysis as a single digit (`photo.analyse`), the ink blobs are grouped:
+
+1. rows: tall blobs (at least a third of the tallest) start rows; a blob joins the row its
+   vertical extent overlaps most; rows are read top to bottom;
+2. digits: within a row, left to right, a blob joins the digit before it when they overlap
+   horizontally by half the narrower one (a broken stroke, the bar of a 5, a 7's crossbar);
+3. splitting: a digit much wider than its row is tall (touching digits) is cut at the
+   columns with the least ink near where equal-width digits would meet;
+4. dots, commas and specks (shorter than a third of the row) are dropped.
+
+Each digit is then cropped like a single digit (`photo.crop_blobs`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .photo import Analysed, Blob, Found, analyse, crop_blobs, union_box
+
+ROW_SEED = 1 / 3  # blobs at least this fraction of the tallest blob start rows
+MIN_HEIGHT = 1 / 3  # digits shorter than this fraction of their row are dropped
+MAX_ASPECT = 1.25  # a digit wider than this times its row height is split
+DIGIT_ASPECT = 0.7  # expected width / height of one digit, to count touching digits
+
+
+@dataclass
+class _Row:
+    top: int
+    bottom: int
+    blobs: list[Blob]
+
+    def overlap(self, blob: Blob) -> int:
+        return min(self.bottom, blob.y + blob.h) - max(self.top, blob.y)
+
+
+def _rows(blobs: list[Blob]) -> list[_Row]:
+    tallest = max(b.h for b in blobs)
+    rows: list[_Row] = []
+    for blob in sorted(blobs, key=lambda b: -b.h):
+        best = max(rows, key=lambda r: r.overlap(blob), default=None)
+        fits = best is not None and best.overlap(blob) > 0.5 * min(blob.h, best.bottom - best.top)
+        if best is not None and (fits or (blob.h < ROW_SEED * tallest and best.overlap(blob) > 0)):
+            best.blobs.append(blob)
+            best.top, best.bottom = min(best.top, blob.y), max(best.bottom, blob.y + blob.h)
+        elif blob.h >= ROW_SEED * tallest:
+            rows.append(_Row(blob.y, blob.y + blob.h, [blob]))
+        # else: a small blob beside every row: a speck, dropped
+    return sorted(rows, key=lambda r: r.top)
+
+
+def _digits_in_row(row: _Row) -> list[list[Blob]]:
+    groups: list[list[Blob]] = []
+    for blob in sorted(row.blobs, key=lambda b: b.x):
+        if groups:
+            x, _, w, _ = union_box(groups[-1])
+            overlap = min(x + w, blob.x + blob.w) - max(x, blob.x)
+            if overlap > 0.5 * min(w, blob.w):
+                groups[-1].append(blob)
+                continue
+        groups.append([blob])
+    height = row.bottom - row.top
+    return [g for g in groups if union_box(g)[3] >= MIN_HEIGHT * height]
+
+
+def _split(analysed: Analysed, group: list[Blob], height: int) -> list[tuple[int, int]]:
+    """Column ranges of the digits in `group`: one, or several for touching digits."""
+    x, y, w, h = union_box(group)
+    if w <= MAX_ASPECT * height:
+        return [(x, x + w)]
+    count = max(2, round(w / (DIGIT_ASPECT * height)))
+    inside = np.isin(analysed.labels[y : y + h, x : x + w], [b.index for b in group])
+    columns = (analysed.ink[y : y + h, x : x + w] * inside).sum(axis=0)
+    cuts = [0]
+    for k in range(1, count):
+        # The emptiest column within a third of a digit of where the k-th boundary would be.
+        centre, reach = round(k * w / count), max(1, round(w / count / 3))
+        window = columns[max(cuts[-1] + 1, centre - reach) : min(w - 1, centre + reach) + 1]
+        if window.size:
+            cuts.append(max(cuts[-1] + 1, centre - reach) + int(np.argmin(window)))
+    cuts.append(w)
+    return [(x + a, x + b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
+def find_number(gray: np.ndarray) -> list[list[Found]]:
+    """The digits of a picture as rows (top to bottom) of digits (left to right)."""
+    analysed = analyse(gray)
+    if analysed is None:
+        return []
+    blobs = [b for b in analysed.blobs if not b.touches_border]
+    if not blobs:
+        return []
+    lines = []
+    for row in _rows(blobs):
+        found = []
+        for group in _digits_in_row(row):
+            parts = _split(analysed, group, row.bottom - row.top)
+            for columns in parts:
+                digit = crop_blobs(analysed, group, columns if len(parts) > 1 else None)
+                if digit is not None:
+                    found.append(digit)
+        if found:
+            lines.append(found)
+    return lines
