@@ -26,7 +26,12 @@ from edge_digits.runtime.classifier import Classifier, ClassifierOptions
 from edge_digits.runtime.data import Mnist, load_mnist
 from edge_digits.runtime.errors import ModelError, UsageError
 from edge_digits.runtime.evaluate import agreement, evaluate
-from edge_digits.runtime.fileio import atomic_write_bytes, sha256_bytes, sha256_file
+from edge_digits.runtime.fileio import (
+    atomic_write_bytes,
+    ensure_output_dir,
+    sha256_bytes,
+    sha256_file,
+)
 from edge_digits.runtime.native import capture_stderr
 from edge_digits.runtime.preprocess import scale_pixels
 from edge_digits.runtime.sidecar import PreprocessSettings, Quantization, Sidecar, sidecar_path
@@ -132,6 +137,7 @@ def convert(
         )
     if calibration < 1:
         raise UsageError(f"--calibration must be 1 or more, got {calibration}")
+    ensure_output_dir(Path(out))  # fail now, not after loading and scoring
     try:
         model = keras.models.load_model(model_path)
     except (OSError, ValueError) as error:
@@ -169,7 +175,7 @@ def convert(
         # The sidecar is written with the model so that the Classifier can load the pair,
         # then again with the scores measured through that Classifier.
         atomic_write_bytes(target, content)
-        sidecar = _sidecar(content, precision, details)
+        sidecar = _sidecar(content, str(target), precision, details)
         sidecar.write(sidecar_path(target))
         classifier = Classifier(ClassifierOptions(model=target))
         score = evaluate(classifier.predict, mnist.x_test, mnist.y_test)
@@ -193,9 +199,9 @@ def _pick(images: np.ndarray, count: int, seed: int) -> np.ndarray:
     return images[rng.choice(len(images), size=min(count, len(images)), replace=False)]
 
 
-def _sidecar(content: bytes, precision: str, details: dict[str, Any]) -> Sidecar:
+def _sidecar(content: bytes, origin: str, precision: str, details: dict[str, Any]) -> Sidecar:
     """Describe a converted model from what its own interpreter reports."""
-    interpreter, _ = make_interpreter(content, origin=precision)
+    interpreter, _ = make_interpreter(content, origin=origin)
     inputs, outputs = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     return Sidecar(
         model_sha256=sha256_bytes(content),

@@ -104,21 +104,49 @@ class Classifier:
             backend=options.backend,
             xnnpack=options.xnnpack,
         )
-        self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]
-        self._check_shapes()
+        self._input, self._output = self._check_tensors()
         self.sidecar = self._load_sidecar(content)
+        self._check_sidecar()
+        # A model exported with a fixed batch size cannot be resized: feed it batches of
+        # exactly that size (the last one padded). -1 is a dynamic batch dimension.
+        batch = int(self._input.get("shape_signature", self._input["shape"])[0])
+        self._fixed_batch = batch if batch > 0 else None
         self._batch = int(self._input["shape"][0])
 
     # -- loading ---------------------------------------------------------------------------
 
-    def _check_shapes(self) -> None:
-        in_shape = tuple(int(d) for d in self._input["shape"][1:])
-        out_shape = tuple(int(d) for d in self._output["shape"][1:])
-        if in_shape not in ((28, 28, 1), (28, 28)) or out_shape != (10,):
+    def _check_tensors(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The one input and one output, checked: 28x28(x1) image in, 10 scores out."""
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(
-                f"{self.model_path}: model takes input {list(in_shape)} and gives {list(out_shape)}; "
+                f"{self.model_path}: model has {len(inputs)} inputs and {len(outputs)} outputs; "
+                "expected one 28x28x1 image in and 10 class scores out"
+            )
+        in_shape = [int(d) for d in inputs[0].get("shape_signature", inputs[0]["shape"])[1:]]
+        out_shape = [int(d) for d in outputs[0].get("shape_signature", outputs[0]["shape"])[1:]]
+        if in_shape not in ([28, 28, 1], [28, 28]) or out_shape != [10]:
+            raise ModelError(
+                f"{self.model_path}: model takes input {in_shape} and gives {out_shape}; "
                 "expected a 28x28x1 image in and 10 class scores out"
+            )
+        for details, role in ((inputs[0], "input"), (outputs[0], "output")):
+            if np.issubdtype(details["dtype"], np.integer) and not details["quantization"][0]:
+                raise ModelError(
+                    f"{self.model_path}: integer {role} without quantisation parameters; "
+                    "expected a float model or a full-integer model from `edge-digits convert`"
+                )
+        return inputs[0], outputs[0]
+
+    def _check_sidecar(self) -> None:
+        if self.sidecar is None:
+            return
+        settings, where = self.sidecar.preprocessing, sidecar_path(self.model_path)
+        if settings.size != 28 or len(self.sidecar.labels) != 10:
+            raise ModelError(
+                f"{where}: sidecar says input size {settings.size} and {len(self.sidecar.labels)} "
+                "labels, but the model takes 28x28 and gives 10 scores; re-run `edge-digits convert`"
             )
 
     def _load_sidecar(self, content: bytes) -> Sidecar | None:
@@ -170,16 +198,35 @@ class Classifier:
         return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
 
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
-        if len(batch) != self._batch:
+        count = len(batch)
+        if self._fixed_batch is not None:
+            if count < self._fixed_batch:  # pad to the model's batch; padding is dropped below
+                padding = np.zeros((self._fixed_batch - count, *batch.shape[1:]), batch.dtype)
+                batch = np.concatenate([batch, padding])
+            return np.concatenate(
+                [
+                    self._run(batch[i : i + self._fixed_batch])
+                    for i in range(0, len(batch), self._fixed_batch)
+                ]
+            )[:count]
+        if count != self._batch:
             self._interpreter.resize_tensor_input(
-                self._input["index"], [len(batch), *self._input["shape"][1:]]
+                self._input["index"], [count, *self._input["shape"][1:]]
             )
             self._interpreter.allocate_tensors()
-            self._batch = len(batch)
+            self._batch = count
+        return self._run(batch)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
         tensor = batch.reshape((len(batch), *self._input["shape"][1:]))
-        self._interpreter.set_tensor(self._input["index"], self._quantize(tensor))
-        self._interpreter.invoke()
-        return self._dequantize(self._interpreter.get_tensor(self._output["index"]))
+        try:
+            self._interpreter.set_tensor(self._input["index"], self._quantize(tensor))
+            self._interpreter.invoke()
+            output = self._interpreter.get_tensor(self._output["index"])
+        except (RuntimeError, ValueError) as error:
+            reason = " ".join(str(error).split())[:200]
+            raise ModelError(f"{self.model_path}: inference failed ({reason})") from None
+        return self._dequantize(output)
 
     def _quantize(self, values: np.ndarray) -> np.ndarray:
         dtype = self._input["dtype"]
@@ -196,11 +243,12 @@ class Classifier:
             values = (values.astype(np.float32) - zero_point) * scale
         values = values.astype(np.float32)
         # Our models end in softmax. A foreign model that emits logits gets one here, so that
-        # scores are always probabilities.
-        sums = values.sum(axis=1)
-        if values.min(initial=0.0) < -1e-3 or np.any(np.abs(sums - 1.0) > 0.05):
-            shifted = np.exp(values - values.max(axis=1, keepdims=True))
-            values = shifted / shifted.sum(axis=1, keepdims=True)
+        # scores are always probabilities; decided per row, so that no image's score depends
+        # on the others in its batch.
+        logits = (values.min(axis=1) < -1e-3) | (np.abs(values.sum(axis=1) - 1.0) > 0.05)
+        if logits.any():
+            shifted = np.exp(values[logits] - values[logits].max(axis=1, keepdims=True))
+            values[logits] = shifted / shifted.sum(axis=1, keepdims=True)
         return values
 
     # -- classification --------------------------------------------------------------------

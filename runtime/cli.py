@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import EdgeDigitsError, EdgeDigitsWarning, MissingDependencyError
+from .fileio import ensure_output_dir
 from .native import quiet_tensorflow_startup
 
 app = typer.Typer(
@@ -30,12 +31,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Plain consoles: user text (paths, messages) is printed as given, never read as markup/emoji.
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 T = TypeVar("T")
 
 EXIT_INTERRUPTED = 130
 TRAIN_EXTRA = "pip install 'edge-digits[train]'"
+HEAVY_PACKAGES = ("tensorflow", "keras", "matplotlib")
 
 
 class Precision(str, Enum):
@@ -49,24 +52,27 @@ class Backend(str, Enum):
     tflite_runtime = "tflite-runtime"
 
 
-def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    if issubclass(category, EdgeDigitsWarning):
-        err.print(f"warning: {message}", markup=False)
-
-
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Map library errors to one line on stderr and their documented exit codes."""
     with warnings.catch_warnings():
         warnings.simplefilter("always", EdgeDigitsWarning)
-        warnings.showwarning = _show_warning
+        others = warnings.showwarning
+
+        def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, EdgeDigitsWarning):
+                err.print(f"warning: {message}")
+            else:
+                others(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
         try:
             yield
         except EdgeDigitsError as error:
-            err.print(f"error: {error}", markup=False)
+            err.print(f"error: {error}")
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
-            err.print("interrupted", markup=False)
+            err.print("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
@@ -79,7 +85,9 @@ def _heavy(importer: Callable[[], T], command: str) -> T:
         with quiet_tensorflow_startup():
             return importer()
     except ImportError as error:
-        missing = getattr(error, "name", None) or "tensorflow"
+        missing = error.name or "tensorflow"
+        if missing.split(".")[0] not in HEAVY_PACKAGES:
+            raise  # a real bug, not a missing extra
         raise MissingDependencyError(
             f"`edge-digits {command}` needs TensorFlow and Keras ({missing} cannot be imported); "
             f"run: {TRAIN_EXTRA}"
@@ -87,7 +95,7 @@ def _heavy(importer: Callable[[], T], command: str) -> T:
 
 
 def _progress(message: str) -> None:
-    err.print(f"[dim]{message}[/dim]")
+    err.print(message, style="dim")
 
 
 def _version(value: bool) -> None:
@@ -133,7 +141,7 @@ def data(path: DataOption = None) -> None:
 
     with _user_errors():
         mnist = load_mnist(path, progress=_progress)
-    out.print(f"MNIST from {mnist.source}: {mnist.path}", markup=False)
+    out.print(f"MNIST from {mnist.source}: {mnist.path}")
     out.print(f"sha256 of the arrays: {mnist.digest}")
     table = Table("label", "train", "test", title="label counts")
     train_counts, test_counts = mnist.label_counts("train"), mnist.label_counts("test")
@@ -174,7 +182,7 @@ def train(
         )  # fmt: skip
         result = training.train(
             config,
-            echo=lambda line: out.print(line, markup=False),
+            echo=lambda line: out.print(line),
             verbose=1 if sys.stdout.isatty() else 2,
         )
     out.print(
@@ -227,11 +235,19 @@ def convert(
 
 @app.command()
 def classify(
-    paths: Annotated[list[str], typer.Argument(help="Image files, folders and globs.")],
+    paths: Annotated[
+        list[str], typer.Argument(help="Image files, folders and globs.", show_default=False)
+    ],
     model: ModelOption = None,
     top_k: Annotated[
         int, typer.Option("--top-k", "-k", min=1, max=10, help="Labels to show per image.")
     ] = 1,
+    number: Annotated[
+        bool, typer.Option("--number", help="Read several digits (rows of them) per image.")
+    ] = False,
+    debug_dir: Annotated[
+        Path | None, typer.Option("--debug-dir", help="Write each step's pictures here.")
+    ] = None,
     threads: ThreadsOption = None,
     backend: BackendOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
@@ -242,18 +258,22 @@ def classify(
 
     failed = 0
     with _user_errors():
+        if debug_dir is not None:
+            ensure_output_dir(debug_dir)
         options = ClassifierOptions(
             model=model, num_threads=threads, backend=backend.value if backend else None
         )
         classifier = Classifier(options)
-        for result in classify_paths(classifier, paths, top_k=top_k):
+        for result in classify_paths(
+            classifier, paths, top_k=top_k, number=number, debug_dir=debug_dir
+        ):
             failed += not result.ok
             if result.error:
-                err.print(f"error: {result.error}", markup=False)
+                err.print(f"error: {result.error}")
             if as_json:
-                out.print(json.dumps(_json_line(result)), markup=False)
-            elif result.prediction:
-                out.print(f"{result.path}: {_describe(result.prediction, top_k)}", markup=False)
+                sys.stdout.write(json.dumps(_json_line(result)) + "\n")
+            elif result.ok:
+                out.print(f"{result.path}: {_describe(result, top_k)}")
     if failed:
         raise typer.Exit(1)
 
@@ -262,18 +282,39 @@ def _json_line(result: Any) -> dict[str, Any]:
     line: dict[str, Any] = {"path": result.path, "label": None, "score": None}
     if result.prediction:
         prediction = result.prediction
-        line.update(label=prediction.label, score=round(prediction.score, 6))
-        line["top_k"] = [
-            {"label": label, "score": round(score, 6)} for label, score in prediction.top_k
-        ]
-        if prediction.reason:
+        if prediction.label is not None:
+            line.update(label=prediction.label, score=round(prediction.score, 6))
+            line["top_k"] = [
+                {"label": label, "score": round(score, 6)} for label, score in prediction.top_k
+            ]
+        else:
             line["reason"] = prediction.reason
+    if result.number:
+        reading = result.number
+        # `label`: the digit when exactly one was read; `score`: the least sure digit's.
+        if len(reading.digits) == 1:
+            line["label"] = reading.digits[0].label
+        if reading.digits:
+            line["score"] = round(reading.score, 6)
+        else:
+            line["reason"] = "no digits found"
+        line.update(text=reading.text, lines=list(reading.lines))
+        line["digits"] = [
+            {"label": d.label, "score": round(d.score, 6), "box": list(d.box)}
+            for d in reading.digits
+        ]
     if result.error:
         line["error"] = result.error
     return line
 
 
-def _describe(prediction: Any, top_k: int) -> str:
+def _describe(result: Any, top_k: int) -> str:
+    if result.number:
+        reading = result.number
+        if not reading.digits:
+            return "no digits found"
+        return f"{' / '.join(reading.lines)} ({reading.score:.3f})"
+    prediction = result.prediction
     if prediction.label is None:
         return f"no digit ({prediction.reason})"
     if top_k == 1:
@@ -294,7 +335,7 @@ def info(
     with _user_errors():
         description = describe_model(model)
     if as_json:
-        out.print(json.dumps(description, indent=2), markup=False)
+        out.print(json.dumps(description, indent=2))
         return
     table = Table(show_header=False, title=str(description["path"]))
     for key, value in description.items():
@@ -302,9 +343,31 @@ def info(
             table.add_row(key, str(value))
     out.print(table)
     sidecar = description.get("sidecar")
-    out.print(json.dumps(sidecar, indent=2) if sidecar else "no sidecar", markup=False)
+    out.print(json.dumps(sidecar, indent=2) if sidecar else "no sidecar")
+
+
+def run(args: list[str] | None = None) -> int:
+    """Run the CLI on `args` (default: sys.argv[1:]); return the exit code.
+
+    Usage errors (a wrong option, a missing argument) become one line on stderr, exit 2."""
+    try:
+        code = app(args=args, prog_name="edge-digits", standalone_mode=False)
+    except typer.TyperException as error:  # click's UsageError and friends
+        if type(error).__name__ == "NoArgsIsHelpError":
+            return 2  # the help has been printed: a command is needed
+        context = getattr(error, "ctx", None)
+        hint = f" (see: {context.command_path} --help)" if context is not None else ""
+        err.print(f"error: {' '.join(error.format_message().split())}{hint}")
+        return int(getattr(error, "exit_code", 2))
+    except typer.Abort:
+        err.print("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `edge-digits classify ... | head`: the reader has had enough
+        sys.stderr.close()  # nothing more to say, and nowhere to say it
+        return 0
+    return code if isinstance(code, int) else 0
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    sys.exit(run())

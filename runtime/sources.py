@@ -24,27 +24,35 @@ def expand_paths(arguments: Iterable[str | Path]) -> list[Path | Unmatched]:
     """Each argument -> files, in a stable order.
 
     A folder gives its image files (by suffix, recursively, sorted); a glob gives its
-    matches (sorted); a file is kept as is, whatever its suffix, so that a bad file is
+    matches (sorted; matched folders as folders); a file is kept as is, whatever its suffix, so that a bad file is
     reported rather than skipped. An argument that matches nothing becomes an `Unmatched`
     in place, so the caller reports it and goes on with the rest.
     """
     found: list[Path | Unmatched] = []
     for argument in arguments:
         path = Path(argument)
-        if path.is_dir():
-            images = sorted(
-                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()
-            )
-            if not images:
-                found.append(Unmatched(str(argument), f"{path}: folder has no image files"))
-            found.extend(images)
+        if not str(argument):
+            found.append(Unmatched("", "empty path argument; give a file, folder or glob"))
+        elif path.is_dir():
+            found.extend(_folder(path, str(argument)))
         elif path.exists() or path.is_symlink():
             found.append(path)
         elif glob.has_magic(str(argument)):
             matches = sorted(Path(match) for match in glob.glob(str(argument), recursive=True))
-            if not matches:
-                found.append(Unmatched(str(argument), f"{argument}: no files match this pattern"))
-            found.extend(match for match in matches if not match.is_dir())
+            files: list[Path | Unmatched] = []
+            for match in matches:
+                files.extend(_folder(match, str(match)) if match.is_dir() else [match])
+            found.extend(
+                files or [Unmatched(str(argument), f"{argument}: no files match this pattern")]
+            )
         else:
             found.append(Unmatched(str(argument), f"{path}: no such file or folder"))
     return found
+
+
+def _folder(folder: Path, argument: str) -> list[Path | Unmatched]:
+    """A folder's image files, recursively and sorted; or why there are none."""
+    images = sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()
+    )
+    return list(images) or [Unmatched(argument, f"{folder}: folder has no image files")]

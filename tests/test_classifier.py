@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 from edge_digits.runtime.backend import BACKENDS, ENV_VAR, available_backends
 from edge_digits.runtime.classifier import Classifier, ClassifierOptions, default_model_path
-from edge_digits.runtime.errors import EdgeDigitsWarning, ModelError, UsageError
+from edge_digits.runtime.errors import (
+    EdgeDigitsWarning,
+    MissingDependencyError,
+    ModelError,
+    UsageError,
+)
 from edge_digits.runtime.fileio import sha256_file
 from edge_digits.runtime.files import classify_paths
 from edge_digits.runtime.sidecar import Sidecar
@@ -40,6 +45,7 @@ def test_default_model_ships_with_a_matching_sidecar(classifier):
     assert sidecar.provenance["rebuild"].startswith("make default-model")
     assert sidecar.accuracy["test_images"] == 10_000
     assert sidecar.accuracy["tflite"] >= 0.99
+    assert sidecar.accuracy["agreement_with_keras"] >= 0.998  # the parity target
     assert classifier.input_details["dtype"] == np.int8
 
 
@@ -167,6 +173,33 @@ def test_malformed_sidecars_are_errors(model_copy, text, message):
         Classifier(ClassifierOptions(model=model_copy))
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"preprocessing": {"size": 32}}, "sidecar says input size 32"),
+        ({"labels": ["a", "b", "c"]}, "and 3 labels, but the model takes 28x28 and gives 10"),
+        ({"preprocessing": {"box": 40}}, "preprocessing.box must be 1 to size"),
+        ({"preprocessing": {"box": 0}}, "preprocessing.box must be 1 to size"),
+        ({"preprocessing": {"size": "28"}}, "preprocessing.size must be a whole number"),
+        ({"preprocessing": {"scale": 0}}, r"preprocessing.scale must be in \(0, 1\]"),
+        ({"preprocessing": {"scale": "x"}}, r"preprocessing.scale must be in \(0, 1\]"),
+        ({"preprocessing": {"polarity": "dark-on-light"}}, "not supported; allowed: light-on-dark"),
+        ({"extra": 1}, "malformed sidecar"),
+    ],
+)
+def test_sidecar_values_the_runtime_cannot_honour_are_refused(model_copy, change, message):
+    path = model_copy.with_suffix(".json")
+    sidecar = json.loads(path.read_text())
+    for key, value in change.items():
+        if isinstance(value, dict):
+            sidecar[key].update(value)
+        else:
+            sidecar[key] = value
+    path.write_text(json.dumps(sidecar))
+    with pytest.raises(ModelError, match=rf"copy\.json: .*{message}"):
+        Classifier(ClassifierOptions(model=model_copy))
+
+
 def test_sidecar_round_trips(classifier):
     assert Sidecar.from_json(classifier.sidecar.to_json(), "x") == classifier.sidecar
 
@@ -182,7 +215,9 @@ def test_backend_choice(monkeypatch):
         assert Classifier(ClassifierOptions(backend=name)).backend == name
     monkeypatch.setenv(ENV_VAR, installed[-1])
     assert Classifier().backend == installed[-1]
-    assert set(installed) <= set(BACKENDS)
+    for name in set(BACKENDS) - set(installed):  # the other one, where only one is installed
+        with pytest.raises(MissingDependencyError, match=f"backend '{name}' is not installed"):
+            Classifier(ClassifierOptions(backend=name))
 
 
 def test_threads_must_be_positive():

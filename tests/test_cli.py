@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
-from edge_digits.runtime.cli import app
+from edge_digits.runtime.cli import run
 from PIL import Image
-from typer.testing import CliRunner
 
-runner = CliRunner()
 COMMANDS = ["data", "train", "convert", "classify", "info"]
 
 
-def invoke(*args: str):
-    result = runner.invoke(app, list(args))
-    assert "Traceback" not in result.output, result.output
-    return result
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture()
+def invoke(capsys):
+    """Run the CLI as the console script does; any exception escaping `run` fails the test
+    (that would be a traceback for the user)."""
+
+    def call(*args: str) -> Result:
+        code = run(list(args))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return call
 
 
 @pytest.fixture()
@@ -28,18 +47,18 @@ def bad_png(tmp_path):
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_has_help(command):
+def test_every_command_has_help(invoke, command):
     result = invoke(command, "--help")
     assert result.exit_code == 0
     assert "Usage: edge-digits " + command in " ".join(result.output.split())
 
 
-def test_version():
+def test_version(invoke):
     result = invoke("--version")
     assert result.exit_code == 0 and result.stdout.startswith("edge-digits ")
 
 
-def test_classify_prints_one_line_per_file(digit_pngs):
+def test_classify_prints_one_line_per_file(invoke, digit_pngs):
     paths = [str(path) for path, _ in digit_pngs[:3]]
     result = invoke("classify", *paths)
     assert result.exit_code == 0
@@ -50,7 +69,7 @@ def test_classify_prints_one_line_per_file(digit_pngs):
     ]
 
 
-def test_classify_json_lines(digit_pngs):
+def test_classify_json_lines(invoke, digit_pngs):
     result = invoke("classify", "--json", "--top-k", "2", str(digit_pngs[0][0]))
     assert result.exit_code == 0
     (line,) = [json.loads(text) for text in result.stdout.splitlines()]
@@ -61,7 +80,7 @@ def test_classify_json_lines(digit_pngs):
     assert len(line["top_k"]) == 2 and "error" not in line
 
 
-def test_a_bad_file_is_reported_and_the_rest_classified(digit_pngs, bad_png):
+def test_a_bad_file_is_reported_and_the_rest_classified(invoke, digit_pngs, bad_png):
     good = str(digit_pngs[0][0])
     result = invoke("classify", "--json", good, str(bad_png))
     assert result.exit_code == 1
@@ -72,19 +91,19 @@ def test_a_bad_file_is_reported_and_the_rest_classified(digit_pngs, bad_png):
     assert result.stderr.splitlines() == [f"error: {lines[1]['error']}"]
 
 
-def test_missing_paths_fail_with_exit_1(tmp_path):
+def test_missing_paths_fail_with_exit_1(invoke, tmp_path):
     result = invoke("classify", str(tmp_path / "missing.png"))
     assert result.exit_code == 1
     assert result.stderr.strip() == f"error: {tmp_path / 'missing.png'}: no such file or folder"
 
 
-def test_a_page_without_ink_is_null_not_a_guess(tmp_path):
+def test_a_page_without_ink_is_null_not_a_guess(invoke, tmp_path):
     blank = tmp_path / "blank.png"
     Image.new("L", (50, 50), 255).save(blank)
     result = invoke("classify", "--json", str(blank))
     assert result.exit_code == 0
     line = json.loads(result.stdout)
-    assert line["label"] is None and "no ink" in line["reason"]
+    assert line["label"] is None and line["score"] is None and "no ink" in line["reason"]
     assert (
         invoke("classify", str(blank))
         .stdout.strip()
@@ -92,7 +111,7 @@ def test_a_page_without_ink_is_null_not_a_guess(tmp_path):
     )
 
 
-def test_a_file_that_is_not_a_model_exits_3(tmp_path, digit_pngs):
+def test_a_file_that_is_not_a_model_exits_3(invoke, tmp_path, digit_pngs):
     fake = tmp_path / "fake.tflite"
     fake.write_bytes(b"\0" * 64)
     result = invoke("classify", "--model", str(fake), str(digit_pngs[0][0]))
@@ -101,15 +120,28 @@ def test_a_file_that_is_not_a_model_exits_3(tmp_path, digit_pngs):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_wrong_option_values_say_what_is_allowed(digit_pngs):
-    result = invoke("classify", "--backend", "tensorflow", str(digit_pngs[0][0]))
-    assert result.exit_code == 2
-    assert "litert" in result.stderr and "tflite-runtime" in result.stderr
-    assert invoke("classify", "--threads", "0", str(digit_pngs[0][0])).exit_code == 2
-    assert invoke("classify", "--top-k", "11", str(digit_pngs[0][0])).exit_code == 2
+def test_wrong_option_values_say_what_is_allowed(invoke, digit_pngs):
+    image = str(digit_pngs[0][0])
+    for args, allowed in (
+        (["--backend", "tensorflow"], "'litert', 'tflite-runtime'"),
+        (["--threads", "0"], "--threads"),
+        (["--top-k", "11"], "--top-k"),
+    ):
+        result = invoke("classify", *args, image)
+        assert result.exit_code == 2
+        (line,) = result.stderr.splitlines()  # one line, no box
+        assert line.startswith("error: Invalid value for") and allowed in line
+        assert line.endswith("(see: edge-digits classify --help)")
+    missing = invoke("classify")
+    assert missing.exit_code == 2
+    assert missing.stderr.splitlines() == [
+        "error: Missing argument 'paths'. (see: edge-digits classify --help)"
+    ]
 
 
-def test_info_describes_the_default_model():
+def test_info_describes_the_default_model(
+    invoke,
+):
     result = invoke("info", "--json")
     assert result.exit_code == 0
     description = json.loads(result.stdout)
@@ -121,7 +153,7 @@ def test_info_describes_the_default_model():
     assert table.exit_code == 0 and "edge_int8.tflite" in table.stdout
 
 
-def test_data_with_a_bad_path_exits_4(tmp_path):
+def test_data_with_a_bad_path_exits_4(invoke, tmp_path):
     bogus = tmp_path / "mnist.npz"
     bogus.write_text("nope")
     result = invoke("data", "--data", str(bogus))
@@ -129,7 +161,7 @@ def test_data_with_a_bad_path_exits_4(tmp_path):
     assert result.stderr.strip().startswith(f"error: {bogus}: not a readable .npz archive")
 
 
-def test_data_prints_where_mnist_lives_and_label_counts(mnist):
+def test_data_prints_where_mnist_lives_and_label_counts(invoke, mnist):
     result = invoke("data", "--data", str(mnist.path))
     assert result.exit_code == 0
     assert f"MNIST from path: {mnist.path}" in result.stdout
@@ -137,16 +169,77 @@ def test_data_prints_where_mnist_lives_and_label_counts(mnist):
 
 
 @pytest.mark.parametrize("command", [["train"], ["convert", "model.keras"]])
-def test_train_and_convert_without_tensorflow_say_how_to_install(monkeypatch, command):
-    # Simulate a runtime-only install: TensorFlow and the heavy sub-packages cannot import.
-    for name in (
-        "tensorflow",
-        "keras",
-        "edge_digits.train.training",
-        "edge_digits.convert.converter",
-    ):
-        monkeypatch.setitem(sys.modules, name, None)
+def test_train_and_convert_without_tensorflow_say_how_to_install(invoke, monkeypatch, command):
+    # Simulate a runtime-only install: TensorFlow and Keras cannot be imported, and the
+    # heavy sub-packages have not been imported yet.
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    monkeypatch.setitem(sys.modules, "keras", None)
+    for name in [
+        m for m in sys.modules if m.startswith(("edge_digits.train", "edge_digits.convert"))
+    ]:
+        monkeypatch.delitem(sys.modules, name)
     result = invoke(*command)
     assert result.exit_code == 5
     assert "pip install 'edge-digits[train]'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_paths_are_printed_as_given_never_as_markup_or_emoji(invoke, digit_pngs, tmp_path):
+    odd = tmp_path / "a:smile:[red]b[x].png"
+    odd.write_bytes(digit_pngs[0][0].read_bytes())
+    result = invoke("classify", "--json", str(odd))
+    assert json.loads(result.stdout)["path"] == str(odd)
+    assert invoke("classify", str(odd)).stdout.startswith(str(odd) + ": ")
+    bad = invoke("info", str(tmp_path / "m[/]x.tflite"))
+    assert bad.exit_code == 3
+    assert bad.stderr.strip() == f"error: {tmp_path / 'm[/]x.tflite'}: no such model file"
+
+
+def test_number_reads_rows_and_reports_boxes(invoke, mnist, tmp_path):
+    # "2026" written as four MNIST test digits side by side on white paper.
+    picks = [next(i for i in range(10_000) if mnist.y_test[i] == d) for d in (2, 0, 2, 6)]
+    row = np.concatenate(
+        [np.pad(255 - mnist.x_test[i], 6, constant_values=255) for i in picks], axis=1
+    )
+    page = np.pad(row, 30, constant_values=255)
+    path = tmp_path / "year.png"
+    Image.fromarray(page).resize((page.shape[1] * 4, page.shape[0] * 4)).save(path)
+    result = invoke("classify", "--number", "--json", str(path))
+    assert result.exit_code == 0
+    line = json.loads(result.stdout)
+    assert line["text"] == "2026" and line["lines"] == ["2026"]
+    assert line["label"] is None and 0.5 < line["score"] <= 1
+    boxes = [d["box"] for d in line["digits"]]
+    assert [d["label"] for d in line["digits"]] == [2, 0, 2, 6]
+    assert all(left[0] + left[2] <= right[0] for left, right in itertools.pairwise(boxes))
+    assert invoke("classify", "--number", str(path)).stdout.strip().startswith(f"{path}: 2026 (")
+
+
+def test_debug_dir_gets_every_step(invoke, paper_digit, tmp_path):
+    folder = tmp_path / "debug"
+    result = invoke("classify", "--debug-dir", str(folder), str(paper_digit))
+    assert result.exit_code == 0
+    names = sorted(p.name for p in folder.iterdir())
+    stem = f"0000-{paper_digit.stem}"
+    assert names == [
+        f"{stem}.{step}.png" for step in ("1-gray", "2-ink", "3-blobs", "4-found", "5-input")
+    ]
+    enlarged = Image.open(folder / f"{stem}.5-input.png")
+    assert enlarged.size == (30 * 8, 30 * 8)  # 28 px + a 1 px frame each side, 8x
+
+
+def test_an_unwritable_output_is_exit_6(invoke, digit_pngs, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = invoke("classify", "--debug-dir", str(blocker / "sub"), str(digit_pngs[0][0]))
+    assert result.exit_code == 6
+    assert result.stderr.startswith(f"error: {blocker / 'sub'}")
+
+
+def test_a_glob_of_folders_classifies_their_images(invoke, digit_pngs, tmp_path):
+    for name in ("set1", "set2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "d.png").write_bytes(digit_pngs[0][0].read_bytes())
+    result = invoke("classify", str(tmp_path / "set*"))
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 2
+    assert invoke("classify", "").exit_code == 1

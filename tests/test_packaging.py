@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,22 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    # Build from a copy of the sources, so that nothing left in the tree (build/, *.egg-info)
+    # leaks into the wheel under test, and the tree is left as it was.
     folder = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--quiet",
-            "--wheel-dir",
-            str(folder),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    source = folder / "source"
+    ignore = (".venv*", ".git", "build", "*.egg-info", "runs", "__pycache__", ".*cache")
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*ignore))
+    command = ["pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(folder), str(source)]
+    subprocess.run([sys.executable, "-m", *command], check=True, capture_output=True)
     (built,) = folder.glob("edge_digits-*.whl")
     return built
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from edge_digits.runtime.classifier import Classifier, ClassifierOptions
-from edge_digits.runtime.errors import ModelError, UsageError
+from edge_digits.runtime.errors import EdgeDigitsWarning, ModelError, UsageError
 from edge_digits.runtime.evaluate import agreement, evaluate
 from edge_digits.runtime.fileio import sha256_file
 from edge_digits.runtime.sidecar import Sidecar
@@ -125,9 +125,17 @@ def wrong_shape_models(tmp_path_factory):
     wrong_input = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
     inputs = keras.Input((28, 28, 1))
     wrong_classes = keras.Model(inputs, keras.layers.Dense(5)(keras.layers.Flatten()(inputs)))
+    inputs = keras.Input((28, 28, 1), batch_size=1)
+    fixed_batch = keras.Model(
+        inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
+    )
     calibration = np.zeros((1, 28, 28), np.uint8)
     paths = {}
-    for name, model in (("input32", wrong_input), ("classes5", wrong_classes)):
+    for name, model in (
+        ("input32", wrong_input),
+        ("classes5", wrong_classes),
+        ("batch1", fixed_batch),
+    ):
         paths[name] = folder / f"{name}.tflite"
         paths[name].write_bytes(to_tflite(model, "float32", calibration))
     return paths
@@ -138,3 +146,14 @@ def test_models_of_the_wrong_shape_are_refused(wrong_shape_models):
         Classifier(ClassifierOptions(model=wrong_shape_models["input32"]))
     with pytest.raises(ModelError, match=r"gives \[5\]; expected a 28x28x1 image in and 10 class"):
         Classifier(ClassifierOptions(model=wrong_shape_models["classes5"]))
+
+
+def test_a_model_with_a_fixed_batch_size_classifies_any_number_of_images(wrong_shape_models, mnist):
+    with pytest.warns(EdgeDigitsWarning, match="no sidecar"):
+        classifier = Classifier(ClassifierOptions(model=wrong_shape_models["batch1"]))
+    assert list(classifier.input_details["shape_signature"]) == [1, 28, 28, 1]
+    images = mnist.x_test[:5].astype(np.float32) / 255
+    together = classifier.predict(images)
+    one_by_one = np.concatenate([classifier.predict(images[i : i + 1]) for i in range(5)])
+    assert together.shape == (5, 10)
+    np.testing.assert_allclose(together, one_by_one, atol=1e-6)

@@ -22,7 +22,7 @@ import numpy as np
 from edge_digits.runtime.data import Mnist, load_mnist
 from edge_digits.runtime.errors import UsageError
 from edge_digits.runtime.evaluate import evaluate
-from edge_digits.runtime.fileio import atomic_path, atomic_write_text
+from edge_digits.runtime.fileio import atomic_path, atomic_write_text, ensure_output_dir
 from edge_digits.runtime.preprocess import scale_pixels
 
 from .architectures import ARCHITECTURES
@@ -120,6 +120,7 @@ def train(
 ) -> TrainResult:
     """Train `config.arch` on MNIST and write the run folder (see the module docstring)."""
     config.check()
+    out = ensure_output_dir(Path(config.out))  # fail now, not after an hour of training
     mnist = mnist or load_mnist(config.data, progress=echo)
     x_train, y_train, x_val, y_val = split(mnist, config.val_split, config.seed)
     if config.limit is not None:
@@ -136,7 +137,6 @@ def train(
     )
     model.summary(print_fn=lambda line, **_: echo(line))
 
-    out = Path(config.out)
     checkpoint = _BestCheckpoint(out / "checkpoints" / "best.keras")
     history = model.fit(
         _as_input(x_train),
