@@ -75,6 +75,28 @@ def rendered(
     return float(np.mean([p.label == y for p, y in zip(predictions, labels, strict=False)]))
 
 
+def rows(classifier: Classifier, mnist: object, count: int, seed: int = 7) -> dict[str, object]:
+    """Rows of 2-5 MNIST test digits on paper, read with --number: exact readings."""
+    rng = np.random.default_rng(seed)
+    exact, misread = 0, []
+    for _ in range(count):
+        picks = rng.choice(10_000, size=int(rng.integers(2, 6)), replace=False)
+        picture = synthetic.row([mnist.x_test[i] for i in picks], rng)
+        reading = classifier.read_number(pil_to_gray(Image.fromarray(picture)))
+        expected = "".join(str(mnist.y_test[i]) for i in picks)
+        exact += reading.text == expected
+        if reading.text != expected and len(misread) < 10:
+            misread.append(f"{expected}->{reading.text}")
+    sheet = classifier.read_number_file(REAL / "sheet_example_raw.jpg")
+    return {
+        "rows": count,
+        "exact": exact / count,
+        "misread": misread,
+        "sheet": sheet.text,
+        "sheet_lines": list(sheet.lines),
+    }
+
+
 def timing(repeats: int = 30) -> dict[str, float]:
     photo = cv2.imread(str(REAL / "setC_four.jpg"), cv2.IMREAD_GRAYSCALE)
     pictures = {
@@ -116,6 +138,7 @@ def main() -> None:
         )
     ):
         figures[name] = rendered(classifier, render, digits, labels, seed=offset)
+    figures["number"] = rows(classifier, mnist, count=max(100, args.count // 2))
     figures["timing_ms"] = timing()
 
     commit = subprocess.run(
@@ -137,6 +160,7 @@ def main() -> None:
     line = (
         f"| {record['when'][:16]} | {commit} | {real['ours']:.0%} ({real['seeds_way']:.0%}) | "
         f"{figures['photo']:.1%} | {figures['paint']:.1%} | {figures['canvas']:.1%} | {figures['board']:.1%} | "
+        f"{figures['number']['exact']:.1%} | {figures['number']['sheet']} | "
         f"{timing_ms['12MP photo']:.1f} | {timing_ms['640x480 frame']:.2f} |"
     )
     report = ROOT / "benchmarks" / "PREPROCESS.md"
