@@ -48,9 +48,7 @@ def write_debug(
     analysed = analyse(gray)
     if analysed is None:
         return
-    _write(
-        stem.with_name(f"{name}.2-ink.png"), np.clip(analysed.ink * 255, 0, 255).astype(np.uint8)
-    )
+    _write(stem.with_name(f"{name}.2-ink.png"), analysed.ink)
     if number:
         rows = preprocess_number(gray, settings)
         boxes = [box for row in rows for _, box in row]
