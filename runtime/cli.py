@@ -170,6 +170,9 @@ def train(
     limit: Annotated[
         int | None, typer.Option(min=1, help="Train on only this many images.")
     ] = None,
+    augment: Annotated[
+        bool, typer.Option(help="Rotate, shift, zoom, thicken/thin and blur training digits.")
+    ] = False,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/latest"),
     data_path: DataOption = None,
 ) -> None:
@@ -178,7 +181,7 @@ def train(
         training = _heavy(lambda: __import__("edge_digits.train.training", fromlist=["x"]), "train")
         config = training.TrainConfig(
             arch=arch, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,
-            patience=patience, limit=limit, out=out_dir, data=data_path,
+            patience=patience, limit=limit, out=out_dir, data=data_path, augment=augment,
         )  # fmt: skip
         result = training.train(
             config,

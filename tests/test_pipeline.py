@@ -157,3 +157,21 @@ def test_a_model_with_a_fixed_batch_size_classifies_any_number_of_images(wrong_s
     one_by_one = np.concatenate([classifier.predict(images[i : i + 1]) for i in range(5)])
     assert together.shape == (5, 10)
     np.testing.assert_allclose(together, one_by_one, atol=1e-6)
+
+
+def test_augmentation_changes_images_not_labels(mnist):
+    from edge_digits.train.augment import augmented_dataset
+
+    images = mnist.x_test[:64, ..., None].astype(np.float32) / 255
+    labels = mnist.y_test[:64].astype(np.int64)
+    first = next(iter(augmented_dataset(images, labels, batch_size=64, seed=3)))
+    again = next(iter(augmented_dataset(images, labels, batch_size=64, seed=3)))
+    x, y = (np.asarray(t) for t in first)
+    assert x.shape == (64, 28, 28, 1) and x.dtype == np.float32
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    # Shuffled with their images: the same labels, in another order.
+    assert sorted(y.tolist()) == sorted(labels.tolist())
+    np.testing.assert_array_equal(np.asarray(again[0]), x)  # seeded: reproducible
+    # Changed, not just reordered: the ink per image is not the originals' ink.
+    ink, original = np.sort(x.sum(axis=(1, 2, 3))), np.sort(images.sum(axis=(1, 2, 3)))
+    assert not np.allclose(ink, original, rtol=0.02)

@@ -19,7 +19,13 @@ from edge_digits.runtime.sidecar import sidecar_path
 from .training import TrainConfig, train
 
 RECIPE = TrainConfig(
-    arch="edge", epochs=15, batch_size=128, seed=0, patience=15, out=Path("runs/default")
+    arch="edge",
+    epochs=20,
+    batch_size=128,
+    seed=0,
+    patience=20,
+    augment=True,
+    out=Path("runs/default"),
 )
 REBUILD_COMMAND = "make default-model  (python -m edge_digits.train.default_model)"
 

@@ -45,6 +45,7 @@ class TrainConfig:
         learning_rate: peak learning rate of Adam, decayed by a cosine schedule.
         limit: train on only this many images (after the split), for quick runs and tests.
         data: explicit MNIST path (see `load_mnist`); None uses the cache or fetches.
+        augment: rotate, shift, zoom, thicken/thin and blur training digits (see augment.py).
     """
 
     arch: str = "edge"
@@ -57,6 +58,7 @@ class TrainConfig:
     learning_rate: float = 2e-3
     limit: int | None = None
     data: Path | None = None
+    augment: bool = False
 
     def check(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -138,13 +140,28 @@ def train(
     model.summary(print_fn=lambda line, **_: echo(line))
 
     checkpoint = _BestCheckpoint(out / "checkpoints" / "best.keras")
+    if config.augment:
+        from .augment import augmented_dataset
+
+        inputs: dict[str, Any] = {
+            "x": augmented_dataset(
+                _as_input(x_train),
+                y_train.astype(np.int64),
+                batch_size=config.batch_size,
+                seed=config.seed,
+            )
+        }
+    else:
+        inputs = {
+            "x": _as_input(x_train),
+            "y": y_train.astype(np.int64),
+            "batch_size": config.batch_size,
+            "shuffle": True,
+        }
     history = model.fit(
-        _as_input(x_train),
-        y_train.astype(np.int64),
+        **inputs,
         validation_data=(_as_input(x_val), y_val.astype(np.int64)),
         epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,
         verbose=verbose,
         callbacks=[
             checkpoint,
