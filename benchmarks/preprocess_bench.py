@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synthetic
 from edge_digits.runtime import Classifier, ClassifierOptions
 from edge_digits.runtime.data import load_mnist
+from edge_digits.runtime.fileio import sha256_file
 from edge_digits.runtime.preprocess import pil_to_gray, preprocess_file, preprocess_gray
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,6 +142,7 @@ def main() -> None:
     figures["number"] = rows(classifier, mnist, count=max(100, args.count // 2))
     figures["timing_ms"] = timing()
 
+    sha = sha256_file(classifier.model_path)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
@@ -150,6 +152,7 @@ def main() -> None:
         "git_commit": commit,
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
         "model": str(classifier.model_path.name),
+        "model_sha256": sha,
         "count_per_style": args.count,
         "figures": figures,
     }
@@ -158,7 +161,7 @@ def main() -> None:
     real = figures["real_photos"]
     timing_ms = figures["timing_ms"]
     line = (
-        f"| {record['when'][:16]} | {commit} | {real['ours']:.0%} ({real['seeds_way']:.0%}) | "
+        f"| {record['when'][:16]} | {commit} | {record['model']} ({sha[:8]}) | {real['ours']:.0%} ({real['seeds_way']:.0%}) | "
         f"{figures['photo']:.1%} | {figures['paint']:.1%} | {figures['canvas']:.1%} | {figures['board']:.1%} | "
         f"{figures['number']['exact']:.1%} | {figures['number']['sheet']} | "
         f"{timing_ms['12MP photo']:.1f} | {timing_ms['640x480 frame']:.2f} |"

@@ -1,0 +1,580 @@
+"""Real-world inputs end to end, on the shipped default model: photos, paint files, boards,
+odd file formats, pages with no digit, whole numbers and `--debug-dir`.
+
+Every picture is generated here from MNIST *test* digits (numpy, Pillow, OpenCV), saved in the
+format under test where a file is needed, and classified through the public runtime API.
+Nothing here depends on `../shared` (the one real-sheet test skips without it).
+
+The single-digit styles are realistic, not exact: each style is tried on one chosen digit of
+every class and may miss at most `MAX_MISSES` of the ten.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from edge_digits.runtime.classifier import Classifier, NumberReading
+from edge_digits.runtime.files import classify_paths
+from edge_digits.runtime.preprocess import NoDigit, load_gray, preprocess_file, preprocess_gray
+from hypothesis import HealthCheck, given, settings
+from hypothesis.extra.numpy import array_shapes, arrays
+from PIL import Image
+
+# One MNIST test digit per class (index by label) that the model reads right as a plain array
+# (checked by `test_chosen_digits_are_read_right_as_arrays`).
+CHOSEN = (3, 2, 1, 18, 4, 8, 11, 0, 61, 7)
+MAX_MISSES = 1  # per style, out of the ten chosen digits: these are realistic inputs
+SHEET = Path(__file__).parents[2] / "shared/realdigits/sheet_example_raw.jpg"
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier()
+
+
+@pytest.fixture(scope="module")
+def digits(mnist) -> list[tuple[np.ndarray, int]]:
+    """The chosen MNIST test digits (28x28 uint8, light ink on black) with their labels."""
+    return [(mnist.x_test[i], int(mnist.y_test[i])) for i in CHOSEN]
+
+
+def correct_indices(mnist, classifier: Classifier, label: int, count: int) -> list[int]:
+    """The first `count` MNIST test digits of `label` that the model reads right as arrays."""
+    found = []
+    for index in np.flatnonzero(mnist.y_test[:2000] == label):
+        image = mnist.x_test[index][None].astype(np.float32) / 255
+        if int(classifier.predict(image).argmax()) == label:
+            found.append(int(index))
+            if len(found) == count:
+                return found
+    raise AssertionError(f"fewer than {count} digits of {label} read right")
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def ink_alpha(digit: np.ndarray, height: int, angle: float = 0.0) -> np.ndarray:
+    """An MNIST digit as ink coverage in [0, 1], its ink about `height` px tall, rotated by
+    `angle` degrees (counter-clockwise) about its centre."""
+    size = max(4, round(28 * height / 20))  # MNIST ink is about 20 px tall in its 28 px frame
+    alpha = cv2.resize(digit.astype(np.float32) / 255, (size, size), interpolation=cv2.INTER_CUBIC)
+    if angle:
+        rotation = cv2.getRotationMatrix2D((size / 2, size / 2), angle, 1.0)
+        alpha = cv2.warpAffine(alpha, rotation, (size, size), flags=cv2.INTER_LINEAR)
+    return np.clip(alpha, 0.0, 1.0)
+
+
+def trim(alpha: np.ndarray) -> np.ndarray:
+    """Cut `alpha` down to its ink's bounding box."""
+    rows = np.flatnonzero(alpha.max(axis=1) > 0.1)
+    cols = np.flatnonzero(alpha.max(axis=0) > 0.1)
+    return alpha[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def paste(page: np.ndarray, alpha: np.ndarray, top: int, left: int, ink) -> None:
+    """Lay ink of colour `ink` with coverage `alpha` on `page` (float, H x W x C) in place."""
+    h, w = alpha.shape
+    region = page[top : top + h, left : left + w]
+    a = alpha[: region.shape[0], : region.shape[1], None]
+    region[:] = region * (1 - a) + np.asarray(ink, np.float32) * a
+
+
+def centred(page: np.ndarray, alpha: np.ndarray, ink, dy: int = 0, dx: int = 0) -> np.ndarray:
+    paste(
+        page,
+        alpha,
+        (page.shape[0] - alpha.shape[0]) // 2 + dy,
+        (page.shape[1] - alpha.shape[1]) // 2 + dx,
+        ink,
+    )
+    return page
+
+
+def lighting(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A linear illumination gradient times a soft dark shadow blob (multiplicative, <= 1)."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = np.cos(angle) * xs / width + np.sin(angle) * ys / height
+    ramp = (ramp - ramp.min()) / np.ptp(ramp)
+    light = 1.0 - 0.3 * ramp
+    shadow = np.zeros((height, width), np.float32)
+    centre = (int(rng.uniform(0, width)), int(rng.uniform(0, height)))
+    axes = (int(width * 0.35), int(height * 0.25))
+    cv2.ellipse(shadow, centre, axes, rng.uniform(0, 180), 0, 360, 1.0, -1)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), width / 15)
+    return light * (1.0 - 0.3 * shadow)
+
+
+def camera(page: np.ndarray, rng: np.random.Generator, blur: float, noise: float) -> np.ndarray:
+    """Mild blur and sensor noise, as uint8."""
+    page = cv2.GaussianBlur(page, (0, 0), blur)
+    page = page + rng.normal(0, noise, page.shape)
+    return np.clip(np.rint(page), 0, 255).astype(np.uint8)
+
+
+def jpeg(image: Image.Image, quality: int = 80) -> Image.Image:
+    """A JPEG round trip in memory."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    return Image.open(buffer)
+
+
+# --------------------------------------------------------------------------- styles
+# Each style: (MNIST digit, seeded generator) -> (Pillow image, file suffix).
+
+
+def photo(digit, rng):
+    """(a) a small dark digit (about 60 px tall) on a tinted 640x480 page, uneven light and a
+    soft shadow, mild blur and noise, JPEG."""
+    height, width = 480, 640
+    page = np.ones((height, width, 3), np.float32) * np.array([228, 218, 190], np.float32)
+    alpha = ink_alpha(digit, 60)
+    top = int(rng.integers(120, height - 120 - alpha.shape[0]))
+    left = int(rng.integers(160, width - 160 - alpha.shape[1]))
+    paste(page, alpha, top, left, (35, 35, 60))
+    page *= lighting(height, width, rng)[..., None]
+    return Image.fromarray(camera(page, rng, blur=0.8, noise=3.0)), ".jpg"
+
+
+def coloured_ink(ink):
+    def style(digit, rng):
+        page = np.full((300, 260, 3), 250, np.float32)
+        centred(page, ink_alpha(digit, 170), ink)
+        return Image.fromarray(camera(page, rng, blur=0.6, noise=2.0)), ".png"
+
+    return style
+
+
+def rgba_canvas(digit, rng):
+    """(d) opaque black strokes on a fully transparent canvas whose colour is black too."""
+    side = 280
+    alpha = np.zeros((side, side), np.float32)
+    stroke = ink_alpha(digit, 180)
+    top, left = (side - stroke.shape[0]) // 2, (side - stroke.shape[1]) // 2
+    alpha[top : top + stroke.shape[0], left : left + stroke.shape[1]] = stroke
+    rgba = np.zeros((side, side, 4), np.uint8)
+    rgba[..., 3] = np.rint(alpha * 255).astype(np.uint8)
+    return Image.fromarray(rgba, mode="RGBA"), ".png"
+
+
+def palette_png(digit, rng):
+    """(e) a palette PNG: entry 0 transparent black (the ground), entry 1 opaque black (ink)."""
+    side = 240
+    alpha = centred(np.zeros((side, side, 1), np.float32), ink_alpha(digit, 160), (1.0,))
+    image = Image.fromarray((alpha[..., 0] > 0.4).astype(np.uint8), mode="P")
+    image.putpalette([0, 0, 0, 0, 0, 0] + [0, 0, 0] * 254)
+    image.info["transparency"] = 0
+    return image, ".png"
+
+
+def board(digit, rng):
+    """(f) light chalk strokes on a dark green board, noisy, JPEG."""
+    page = np.ones((360, 480, 3), np.float32) * np.array([35, 75, 45], np.float32)
+    centred(page, ink_alpha(digit, 150), (225, 230, 225), dx=int(rng.integers(-80, 80)))
+    return jpeg(Image.fromarray(camera(page, rng, blur=0.7, noise=5.0)), 85), ".jpg"
+
+
+def sixteen_bit(digit, rng):
+    """(g) a 16-bit grayscale scan (mode I;16): paper near white, ink near black."""
+    page = np.full((320, 280, 1), 60000.0, np.float32)
+    centred(page, ink_alpha(digit, 180), (4000.0,))
+    values = page[..., 0] + rng.normal(0, 300, page.shape[:2])
+    image = Image.fromarray(np.clip(values, 0, 65535).astype(np.uint16))
+    assert image.mode == "I;16"
+    return image, ".png"
+
+
+def cmyk_jpeg(digit, rng):
+    """(h) a CMYK JPEG (as some scanners and print workflows write)."""
+    page = np.full((300, 260, 3), 245, np.float32)
+    centred(page, ink_alpha(digit, 170), (20, 20, 30))
+    return Image.fromarray(camera(page, rng, blur=0.6, noise=2.0)).convert("CMYK"), ".jpg"
+
+
+def rotated(digit, rng):
+    """(i) the digit written 10 degrees off upright, dark on white paper."""
+    page = np.full((320, 320, 3), 240, np.float32)
+    centred(page, ink_alpha(digit, 150, angle=10), (30, 30, 40))
+    return Image.fromarray(camera(page, rng, blur=0.7, noise=2.0)), ".png"
+
+
+def ruled(digit, rng):
+    """(j) a digit on ruled paper: thin blue-grey lines across the page every 30 px."""
+    height, width = 480, 640
+    page = np.ones((height, width, 3), np.float32) * np.array([245, 245, 240], np.float32)
+    for y in range(25, height, 30):
+        page[y : y + 2] = (170, 190, 215)
+    alpha = ink_alpha(digit, 90)
+    top = int(rng.integers(110, height - 110 - alpha.shape[0]))
+    left = int(rng.integers(150, width - 150 - alpha.shape[1]))
+    paste(page, alpha, top, left, (30, 30, 70))
+    return Image.fromarray(camera(page, rng, blur=0.7, noise=2.0)), ".jpg"
+
+
+def page_edge(digit, rng):
+    """(k) the page does not fill the frame: a dark table shows along one border."""
+    height, width = 480, 640
+    page = np.ones((height, width, 3), np.float32) * np.array([235, 232, 225], np.float32)
+    side = int(rng.integers(0, 4))
+    band = int(rng.integers(40, 90))
+    table = (60, 45, 35)
+    if side == 0:
+        page[:, :band] = table
+    elif side == 1:
+        page[:, -band:] = table
+    elif side == 2:
+        page[:band] = table
+    else:
+        page[-band:] = table
+    centred(page, ink_alpha(digit, 100), (25, 25, 35))
+    page *= lighting(height, width, rng)[..., None]
+    return Image.fromarray(camera(page, rng, blur=0.8, noise=3.0)), ".jpg"
+
+
+STYLES = {
+    "photo": photo,
+    "blue-ink": coloured_ink((35, 60, 190)),
+    "red-ink": coloured_ink((200, 35, 40)),
+    "rgba-canvas": rgba_canvas,
+    "palette-png": palette_png,
+    "chalk-board": board,
+    "16-bit": sixteen_bit,
+    "cmyk-jpeg": cmyk_jpeg,
+    "rotated-10": rotated,
+    "ruled-paper": ruled,
+    "page-edge": page_edge,
+}
+
+
+def test_chosen_digits_are_read_right_as_arrays(classifier, mnist, digits):
+    assert [label for _, label in digits] == list(range(10))
+    images = mnist.x_test[list(CHOSEN)].astype(np.float32) / 255
+    assert list(classifier.predict(images).argmax(axis=1)) == list(range(10))
+
+
+@pytest.mark.parametrize("style", list(STYLES))
+def test_real_world_single_digits_are_read(classifier, digits, tmp_path, style):
+    paths = []
+    for seed, (digit, label) in enumerate(digits):
+        image, suffix = STYLES[style](digit, np.random.default_rng(seed))
+        path = tmp_path / f"{style}-{label}{suffix}"
+        image.save(path, quality=85) if suffix == ".jpg" else image.save(path)
+        paths.append(path)
+    results = list(classify_paths(classifier, paths))
+    assert all(r.ok for r in results), [r.error for r in results]
+    read = [r.prediction.label for r in results]
+    misses = [(label, got) for label, got in zip(range(10), read, strict=True) if got != label]
+    assert len(misses) <= MAX_MISSES, f"{style}: (label, read) misses {misses}"
+    for r in results:
+        assert r.prediction.label is None or 0 < r.prediction.score <= 1
+
+
+# --------------------------------------------------------------------------- orientation
+
+
+def test_exif_orientation_turns_the_photo_upright(classifier, digits, tmp_path):
+    digit, label = digits[7]  # a 7 on its side reads as nothing like a 7
+    upright = np.full((360, 280, 3), 240, np.float32)
+    centred(upright, ink_alpha(digit, 180), (30, 30, 40))
+    upright_image = Image.fromarray(camera(upright, np.random.default_rng(0), 0.6, 2.0))
+    # The sensor stored the picture turned 90 degrees counter-clockwise; the camera says
+    # "rotate 90 degrees clockwise to view" (EXIF Orientation 6).
+    stored = upright_image.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "sideways.jpg"
+    stored.save(path, quality=90, exif=exif)
+    assert Image.open(path).size == (360, 280)  # stored sideways
+    assert load_gray(path).shape == (360, 280)  # loaded upright: 360 rows, 280 columns
+    assert classifier.classify_file(path).label == label
+    sideways = np.asarray(stored.convert("L"))
+    assert classifier.classify_array(sideways).label != label  # the tag is what made it work
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+def test_a_tiny_12x12_digit_is_read(classifier, digits, tmp_path):
+    misses = []
+    for digit, label in digits:
+        tiny = cv2.resize(255 - digit, (12, 12), interpolation=cv2.INTER_AREA)
+        path = tmp_path / f"tiny-{label}.png"
+        Image.fromarray(tiny).save(path)
+        got = classifier.classify_file(path).label
+        if got != label:
+            misses.append((label, got))
+    assert len(misses) <= MAX_MISSES, misses
+
+
+def test_a_huge_12_megapixel_page_with_a_150_px_digit_is_read(classifier, digits, tmp_path):
+    digit, label = digits[3]
+    rng = np.random.default_rng(3)
+    page = np.ones((3000, 4000, 3), np.float32) * np.array([232, 226, 210], np.float32)
+    paste(page, ink_alpha(digit, 150), 1700, 1300, (30, 30, 50))
+    page *= cv2.resize(lighting(300, 400, rng), (4000, 3000))[..., None]
+    path = tmp_path / "huge.jpg"
+    Image.fromarray(np.clip(page + rng.normal(0, 3, page.shape), 0, 255).astype(np.uint8)).save(
+        path, quality=85
+    )
+    assert Image.open(path).size == (4000, 3000)  # 12 MP: under Pillow's bomb limit
+    assert classifier.classify_file(path).label == label
+
+
+# --------------------------------------------------------------------------- no digit
+
+
+def blank_page(rng):
+    return Image.fromarray(np.full((480, 640, 3), (238, 236, 230), np.uint8))
+
+
+def noise_page(rng):
+    page = np.ones((480, 640, 3), np.float32) * np.array([225, 220, 205], np.float32)
+    return jpeg(Image.fromarray(camera(page, rng, blur=0.5, noise=5.0)), 60)
+
+
+def ruled_page(rng):
+    page = np.ones((480, 640, 3), np.float32) * np.array([245, 245, 240], np.float32)
+    for y in range(25, 480, 30):
+        page[y : y + 2] = (170, 190, 215)
+    return jpeg(Image.fromarray(camera(page, rng, blur=0.7, noise=2.0)))
+
+
+def shadow_page(rng):
+    page = np.ones((480, 640, 3), np.float32) * np.array([228, 218, 190], np.float32)
+    page *= lighting(480, 640, rng)[..., None]
+    return jpeg(Image.fromarray(camera(page, rng, blur=0.8, noise=3.0)), 75)
+
+
+@pytest.mark.parametrize("page", [blank_page, noise_page, ruled_page, shadow_page])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_page_without_a_digit_gets_no_label(classifier, tmp_path, page, seed):
+    path = tmp_path / f"{page.__name__}.jpg"
+    page(np.random.default_rng(seed)).save(path, quality=85)
+    prediction = classifier.classify_file(path)
+    assert prediction.label is None, prediction
+    assert prediction.score == 0.0 and prediction.reason
+    assert isinstance(preprocess_file(path), NoDigit)
+
+
+# --------------------------------------------------------------------------- MNIST parity
+
+
+def test_500_mnist_pngs_read_exactly_as_the_arrays(classifier, mnist, tmp_path):
+    paths = []
+    for index in range(500):
+        path = tmp_path / f"{index:04d}.png"
+        Image.fromarray(mnist.x_test[index]).save(path)
+        paths.append(path)
+    results = list(classify_paths(classifier, paths))
+    from_files = np.array([r.prediction.label for r in results])
+    from_arrays = classifier.predict(mnist.x_test[:500].astype(np.float32) / 255).argmax(axis=1)
+    truth = mnist.y_test[:500]
+    # The issue asks for the same accuracy within 0.05 percentage points; in fact identical.
+    assert abs((from_files == truth).mean() - (from_arrays == truth).mean()) <= 0.0005
+    np.testing.assert_array_equal(from_files, from_arrays)
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def write_rows(
+    rows: list[list[tuple[np.ndarray, int]]],
+    *,
+    height: int = 70,
+    seed: int = 0,
+    extras=None,
+) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
+    """Rows of digits (alpha, gap before it) dark on light paper -> (gray page, the column
+    range of each digit per row). `extras(page, spans)` may draw more ink before the camera."""
+    rng = np.random.default_rng(seed)
+    widths = [sum(a.shape[1] + gap for a, gap in row) for row in rows]
+    page_w = max(widths) + 2 * height
+    page_h = len(rows) * height * 2 + height
+    page = np.ones((page_h, page_w, 3), np.float32) * np.array([240, 236, 228], np.float32)
+    spans = []
+    for r, row in enumerate(rows):
+        left, top, row_spans = height, height + r * 2 * height, []
+        for alpha, gap in row:
+            left += gap
+            paste(page, alpha, top + (height - alpha.shape[0]) // 2, left, (30, 30, 60))
+            row_spans.append((left, left + alpha.shape[1]))
+            left += alpha.shape[1]
+        spans.append(row_spans)
+    if extras is not None:
+        extras(page, spans)
+    page *= lighting(page_h, page_w, rng)[..., None]
+    gray = cv2.cvtColor(camera(page, rng, blur=0.6, noise=2.0), cv2.COLOR_RGB2GRAY)
+    return gray, spans
+
+
+def check_reading(reading: NumberReading, gray: np.ndarray, spans=None) -> None:
+    """Structure: text = lines joined, one box per digit, boxes left to right within each row
+    and inside the picture, scores in (0, 1]; with `spans`, each box covers its digit."""
+    assert reading.text == "".join(reading.lines)
+    assert len(reading.digits) == len(reading.text)
+    height, width = gray.shape
+    digits = iter(reading.digits)
+    for r, line in enumerate(reading.lines):
+        row = [next(digits) for _ in line]
+        assert "".join(str(d.label) for d in row) == line
+        lefts = [d.box[0] for d in row]
+        assert lefts == sorted(lefts) and len(set(lefts)) == len(lefts), lefts
+        for k, digit in enumerate(row):
+            x, y, w, h = digit.box
+            assert 0 <= x and 0 <= y and w > 0 and h > 0, digit.box
+            assert x + w <= width and y + h <= height, (digit.box, gray.shape)
+            assert 0 < digit.score <= 1
+            if spans is not None and len(spans[r]) == len(row):
+                a, b = spans[r][k]
+                assert a - 4 <= x + w / 2 <= b + 4, (digit.box, spans[r][k])
+
+
+def row_alphas(mnist, classifier, text: str, height: int = 70) -> list[np.ndarray]:
+    """Trimmed ink of MNIST test digits spelling `text` (each read right as an array; a repeated
+    class uses a different digit each time)."""
+    used: dict[int, int] = {}
+    alphas = []
+    for char in text:
+        label = int(char)
+        nth = used.get(label, 0)
+        used[label] = nth + 1
+        index = correct_indices(mnist, classifier, label, nth + 1)[nth]
+        alphas.append(trim(ink_alpha(mnist.x_test[index], height)))
+    return alphas
+
+
+def test_2026_is_read(classifier, mnist):
+    alphas = row_alphas(mnist, classifier, "2026")
+    gray, spans = write_rows([[(a, 0 if k == 0 else 22) for k, a in enumerate(alphas)]])
+    reading = classifier.read_number(gray)
+    assert reading.text == "2026" and reading.lines == ("2026",)
+    check_reading(reading, gray, spans)
+
+
+def test_a_meter_reading_with_uneven_gaps_is_read(classifier, mnist):
+    alphas = row_alphas(mnist, classifier, "40817", height=60)
+    gaps = [0, 10, 35, 14, 50]
+    gray, spans = write_rows([list(zip(alphas, gaps, strict=True))], height=60, seed=1)
+    reading = classifier.read_number(gray)
+    assert reading.text == "40817" and reading.lines == ("40817",)
+    check_reading(reading, gray, spans)
+
+
+def test_two_rows_read_top_to_bottom(classifier, mnist):
+    first, second = row_alphas(mnist, classifier, "12"), row_alphas(mnist, classifier, "345")
+    rows = [[(a, 20) for a in first], [(a, 20) for a in second]]
+    gray, spans = write_rows(rows, seed=2)
+    reading = classifier.read_number(gray)
+    assert reading.lines == ("12", "345") and reading.text == "12345"
+    check_reading(reading, gray, spans)
+    tops = [d.box[1] for d in reading.digits]
+    assert max(tops[:2]) < min(tops[2:])  # the first row lies above the second
+
+
+@pytest.mark.parametrize("overlap", [3, 4])
+def test_touching_digits_are_both_read(classifier, mnist, overlap):
+    alphas = row_alphas(mnist, classifier, "57")
+    gray, _ = write_rows([[(alphas[0], 0), (alphas[1], -overlap)]], seed=3)
+    # The two digits' ink is one blob: no column of the row is free of ink.
+    ink = gray < 150
+    cols = np.flatnonzero(ink.any(axis=0))
+    assert ink[:, cols[0] : cols[-1] + 1].any(axis=0).all()
+    reading = classifier.read_number(gray)
+    assert reading.text == "57" and reading.lines == ("57",)
+    check_reading(reading, gray)
+
+
+def broken(alpha: np.ndarray) -> np.ndarray:
+    """`alpha` with a 2-px horizontal band through its middle erased: two blobs."""
+    alpha = alpha.copy()
+    middle = alpha.shape[0] // 2
+    alpha[middle - 1 : middle + 1] = 0
+    return alpha
+
+
+@pytest.mark.parametrize("text", ["0", "8", "305", "182"])
+def test_a_broken_digit_is_one_digit(classifier, mnist, text):
+    alphas = row_alphas(mnist, classifier, text)
+    target = text.index("0") if "0" in text else text.index("8")
+    alphas[target] = broken(alphas[target])
+    page, _ = write_rows([[(a, 0 if k == 0 else 24) for k, a in enumerate(alphas)]], seed=4)
+    # Drawn without blur so that the gap stays open.
+    reading = classifier.read_number(page)
+    assert reading.text == text and reading.lines == (text,)
+    check_reading(reading, page)
+
+
+@pytest.mark.parametrize("mark", ["dot", "comma"])
+def test_a_dot_or_comma_between_digits_is_ignored(classifier, mnist, mark):
+    alphas = row_alphas(mnist, classifier, "125")
+    height = 70
+
+    def punctuate(page, spans):
+        row = spans[0]
+        x = (row[1][1] + row[2][0]) // 2
+        base = height + height - 8  # the digits' baseline
+        if mark == "dot":
+            cv2.circle(page, (x, base), 4, (30, 30, 60), -1)
+        else:
+            cv2.line(page, (x + 2, base - 2), (x - 3, base + 9), (30, 30, 60), 4)
+
+    gray, spans = write_rows([[(a, 0 if k == 0 else 26) for k, a in enumerate(alphas)]], seed=5, extras=punctuate)
+    reading = classifier.read_number(gray)
+    assert reading.text == "125" and reading.lines == ("125",)
+    check_reading(reading, gray, spans)
+
+
+@pytest.mark.skipif(not SHEET.exists(), reason="needs ../shared/realdigits")
+def test_the_real_sheet_reads_0_to_9(classifier):
+    gray = load_gray(SHEET)
+    reading = classifier.read_number(gray)
+    assert reading.text == "0123456789"
+    assert reading.lines == ("012", "345", "678", "9")
+    check_reading(reading, gray)
+
+
+# --------------------------------------------------------------------------- --debug-dir
+
+
+def test_debug_dir_writes_every_step_of_a_number(classifier, mnist, tmp_path):
+    gray, _ = write_rows([[(a, 0 if k == 0 else 24) for k, a in enumerate(row_alphas(mnist, classifier, "47"))]])
+    path = tmp_path / "two digits.png"
+    Image.fromarray(gray).save(path)
+    debug = tmp_path / "debug"
+    debug.mkdir()
+    (result,) = classify_paths(classifier, [path], number=True, debug_dir=debug)
+    assert result.ok and result.number is not None and result.number.text == "47"
+    steps = ["1-gray", "2-ink", "3-blobs", "4-found", "5-input"]
+    expected = {f"0000-two digits.{step}.png" for step in steps}
+    assert {p.name for p in debug.iterdir()} == expected
+    tiles = np.asarray(Image.open(debug / "0000-two digits.5-input.png"))
+    assert tiles.shape[:2] == (30 * 8, 2 * 30 * 8)  # two 28x28 inputs, 1 px frame, 8x
+    assert np.asarray(Image.open(debug / "0000-two digits.1-gray.png")).shape[:2] == gray.shape
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_preprocessing_a_photo_is_deterministic(digits):
+    image, _ = photo(digits[4][0], np.random.default_rng(4))
+    gray = np.asarray(image.convert("L"))
+    first, second = preprocess_gray(gray), preprocess_gray(gray.copy())
+    assert isinstance(first, np.ndarray)
+    np.testing.assert_array_equal(first, second)
+
+
+# --------------------------------------------------------------------------- property
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(arrays(np.uint8, array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=80)))
+def test_read_number_never_raises_on_any_small_array(classifier, image):
+    reading = classifier.read_number(image)
+    assert isinstance(reading, NumberReading)
+    assert len(reading.text) == len(reading.digits) == sum(len(line) for line in reading.lines)
+    assert all(line for line in reading.lines)
