@@ -3,7 +3,8 @@
 After the same analysis as a single digit (`photo.analyse`), the ink blobs are grouped:
 
 1. rows: tall blobs (at least a third of the tallest) start rows; a blob joins the row its
-   vertical extent overlaps most; rows are read top to bottom;
+   vertical extent overlaps most; rows with almost no gap between them over the same
+   columns are the halves of broken digits and are joined; rows are read top to bottom;
 2. digits: within a row, left to right, a blob joins the digit before it when they overlap
    horizontally by half the narrower one (a broken stroke, the bar of a 5, a 7's crossbar);
 3. splitting: a digit much wider than its row is tall (touching digits) is cut at the
@@ -26,6 +27,7 @@ ROW_SEED = 1 / 3  # blobs at least this fraction of the tallest blob start rows
 MIN_HEIGHT = 1 / 3  # digits shorter than this fraction of their row are dropped
 MAX_ASPECT = 1.25  # a digit wider than this times its row height is split
 DIGIT_ASPECT = 0.7  # expected width / height of one digit, to count touching digits
+BROKEN_GAP = 0.25  # rows closer than this fraction of their height are halves of digits
 
 
 @dataclass
@@ -50,7 +52,27 @@ def _rows(blobs: list[Blob]) -> list[_Row]:
         elif blob.h >= ROW_SEED * tallest:
             rows.append(_Row(blob.y, blob.y + blob.h, [blob]))
         # else: a small blob beside every row: a speck, dropped
-    return sorted(rows, key=lambda r: r.top)
+    return _join_broken(sorted(rows, key=lambda r: r.top))
+
+
+def _join_broken(rows: list[_Row]) -> list[_Row]:
+    """Join a row to the one above when they are the two halves of broken digits: almost no
+    gap between them (a stroke's worth) and the same columns. Rows of a page have gaps."""
+    joined: list[_Row] = []
+    for row in rows:
+        if joined:
+            above = joined[-1]
+            gap = row.top - above.bottom
+            x0, _, w0, _ = union_box(above.blobs)
+            x1, _, w1, _ = union_box(row.blobs)
+            overlap = min(x0 + w0, x1 + w1) - max(x0, x1)
+            small_gap = gap < BROKEN_GAP * min(row.bottom - row.top, above.bottom - above.top)
+            if small_gap and overlap > 0.5 * min(w0, w1):
+                above.blobs.extend(row.blobs)
+                above.bottom = max(above.bottom, row.bottom)
+                continue
+        joined.append(row)
+    return joined
 
 
 def _digits_in_row(row: _Row) -> list[list[Blob]]:

@@ -29,6 +29,8 @@ import numpy as np
 WORK_SIDE = 800  # longer side, in pixels, at which pictures are analysed
 MIN_INK = 0.10  # ink strength below which a pixel is never ink (paper texture, noise)
 MIN_CONTRAST = 0.2  # the strongest ink must reach this, or there is no digit
+LINE_LENGTH = 0.6  # ruled lines run across at least this fraction of the picture
+LINE_THICKNESS = 0.01  # and are thinner than this fraction of its shorter side (>= 3 px)
 MIN_LEVELS = 24  # grey levels between the darkest and lightest parts of a picture with ink
 TARGET_STROKE = 2.0 / 20.0  # MNIST strokes are about 2 px wide in the 20 px box
 MERGE_MARGIN = 0.35  # fragments within this fraction of the digit's size are merged into it
@@ -126,7 +128,7 @@ def analyse(gray: np.ndarray) -> Analysed | None:
     if int(small.max()) - int(small.min()) < MIN_LEVELS:
         return None  # black, white or any single grey
     ink = ink_map(reduced, small)
-    mask = ink_mask(ink)
+    mask = remove_lines(ink_mask(ink))
     count, labels = cv2.connectedComponents(mask, connectivity=8)
     height, width = ink.shape
     min_area = max(4, int(height * width * 2e-5))
@@ -137,6 +139,31 @@ def analyse(gray: np.ndarray) -> Analysed | None:
             touches = x == 0 or y == 0 or x + w == width or y + h == height
             blobs.append(Blob(index, x, y, w, h, area, touches))
     return Analysed(ink, labels, blobs, factor=gray.shape[0] / reduced.shape[0])
+
+
+def remove_lines(mask: np.ndarray) -> np.ndarray:
+    """Drop ruled and grid lines: thin straight runs of ink across most of the picture.
+
+    An opening with a long thin kernel keeps only long runs; of those, parts thicker than a
+    pen line (a "1" or a bar filling a tight crop) are kept as ink. The rest is removed, so a
+    digit written across ruled lines is no longer joined to them; it loses the few pixels
+    where the lines crossed it, and its fragments are merged again in `choose_digit`."""
+    height, width = mask.shape
+    thin = max(3, round(min(height, width) * LINE_THICKNESS))
+    lines: np.ndarray = np.zeros_like(mask)
+    for length, across in (
+        ((round(width * LINE_LENGTH), 1), (1, thin)),
+        ((1, round(height * LINE_LENGTH)), (thin, 1)),
+    ):
+        if min(length) < 1 or max(length) < 8:
+            continue
+        runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones(length[::-1], np.uint8))
+        thick = cv2.morphologyEx(runs, cv2.MORPH_OPEN, np.ones(across[::-1], np.uint8))
+        lines = cv2.bitwise_or(lines, cv2.subtract(runs, thick))
+    if not lines.any():
+        return mask
+    lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))  # and their antialiased edges
+    return np.asarray(cv2.subtract(mask, lines), dtype=np.uint8)
 
 
 def _stats(

@@ -81,7 +81,8 @@ def pil_to_gray(image: Image.Image) -> np.ndarray:
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         values = np.asarray(image, dtype=np.float64)
         top = values.max() if values.size else 0.0
-        scale = 255.0 / (65535.0 if top > 255 else 255.0)
+        # 16-bit files often hold 10-, 12- or 14-bit scans: scale by what is there, not 65535.
+        scale = 255.0 / top if top > 255 else 1.0
         return np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")

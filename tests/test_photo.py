@@ -258,22 +258,8 @@ def test_chosen_digits_are_read_right_as_arrays(classifier, mnist, digits):
 # The Pillow mode each file must really have when opened, where it is the point of the style.
 FILE_MODES = {"rgba-canvas": "RGBA", "palette-png": "P", "16-bit": "I;16", "cmyk-jpeg": "CMYK"}
 
-RULED_LINES_JOIN_THE_DIGIT = pytest.mark.xfail(
-    strict=True,
-    reason="library weakness: 2-px ruled lines (grey ~187 on 245 paper) that cross the digit "
-    "join its ink blob; the joined blob spans the page width, so it is neither a thin line "
-    "(photo.analyse) nor inside the border (choose_digit falls back to it), and the crop is "
-    "the whole band of lines",
-)
 
-
-@pytest.mark.parametrize(
-    "style",
-    [
-        pytest.param(name, marks=RULED_LINES_JOIN_THE_DIGIT) if name == "ruled-paper" else name
-        for name in STYLES
-    ],
-)
+@pytest.mark.parametrize("style", STYLES)
 def test_real_world_single_digits_are_read(classifier, digits, tmp_path, style):
     paths = []
     for seed, (digit, label) in enumerate(digits):
@@ -559,17 +545,9 @@ def broken(alpha: np.ndarray) -> np.ndarray:
     return alpha
 
 
-LONE_BROKEN = pytest.mark.xfail(
-    strict=True,
-    reason="library weakness: a digit broken across its middle, alone on the page, is two "
-    "blobs of equal height that do not overlap vertically, so number._rows makes each half "
-    "a row of its own (and _split then cuts each half, wider than tall, into more digits)",
-)
-
-
 @pytest.mark.parametrize(
     "text",
-    [pytest.param("0", marks=LONE_BROKEN), pytest.param("8", marks=LONE_BROKEN), "305", "182"],
+    ["0", "8", "305", "182"],
 )
 def test_a_broken_digit_is_one_digit(classifier, mnist, read_right, text):
     alphas = row_alphas(mnist, read_right, text)
