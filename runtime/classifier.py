@@ -11,7 +11,7 @@ are quantised and dequantised with the scale and zero point the model itself dec
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from .preprocess import NoDigit, load_gray, preprocess_file, preprocess_gray, pr
 from .sidecar import MNIST_LABELS, PreprocessSettings, Sidecar, sidecar_path
 
 DEFAULT_MODEL_NAME = "edge_int8.tflite"
+SPLIT_COST = 0.15  # how much surer a reading as touching digits must be, per extra digit
 MAX_BATCH = 256  # images per interpreter call: bounded memory, most of the batching gain
 
 
@@ -67,6 +68,7 @@ class DigitReading:
     label: int
     score: float
     box: tuple[int, int, int, int]
+    inputs: np.ndarray | None = field(default=None, repr=False, compare=False)  # what the model saw
 
 
 @dataclass(frozen=True)
@@ -275,18 +277,34 @@ class Classifier:
         return self.classify_inputs([preprocess_file(Path(path), self.settings)], top_k)[0]
 
     def read_number(self, gray: np.ndarray) -> NumberReading:
-        """A uint8 grayscale picture of several digits (rows of them) -> NumberReading."""
+        """A uint8 grayscale picture of several digits (rows of them) -> NumberReading.
+
+        Where an ink group may be touching digits, each way of reading it is classified and
+        the one whose digits are surest (geometric mean of their scores, less SPLIT_COST per
+        extra digit) is kept: a digit read confidently whole is never cut."""
         rows = preprocess_number(gray, self.settings)
-        flat = [item for row in rows for item in row]
-        predictions = iter(self.classify_inputs([inputs for inputs, _ in flat]))
+        digits_in = [
+            digit for row in rows for group in row for reading in group for digit in reading
+        ]
+        scores = iter(self.predict(np.stack([x for x, _ in digits_in])) if digits_in else ())
         lines, digits = [], []
         for row in rows:
-            line = []
-            for _, box in row:
-                prediction = next(predictions)
-                assert prediction.label is not None  # every crop is a digit
-                digits.append(DigitReading(prediction.label, prediction.score, box))
-                line.append(str(prediction.label))
+            line: list[str] = []
+            for group in row:
+                best: list[DigitReading] = []
+                best_value = -np.inf
+                for reading in group:
+                    read = []
+                    for inputs, box in reading:
+                        probabilities = next(scores)
+                        label = int(np.argmax(probabilities))
+                        read.append(DigitReading(label, float(probabilities[label]), box, inputs))
+                    sure = float(np.exp(np.mean(np.log([max(d.score, 1e-6) for d in read]))))
+                    value = sure - SPLIT_COST * (len(read) - 1)
+                    if value > best_value:
+                        best, best_value = read, value
+                digits.extend(best)
+                line.extend(str(d.label) for d in best)
             lines.append("".join(line))
         return NumberReading(text="".join(lines), lines=tuple(lines), digits=tuple(digits))
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .classifier import NumberReading
 from .fileio import atomic_path
 from .photo import analyse, choose_digit, crop_blobs, reduce
-from .preprocess import is_mnist_like, model_input, preprocess_number
+from .preprocess import is_mnist_like, model_input
 from .sidecar import PreprocessSettings
 
 ENLARGE = 8
@@ -36,23 +37,28 @@ def _enlarged(inputs: list[np.ndarray], settings: PreprocessSettings) -> np.ndar
 
 
 def write_debug(
-    gray: np.ndarray, settings: PreprocessSettings, folder: Path, name: str, *, number: bool = False
+    gray: np.ndarray,
+    settings: PreprocessSettings,
+    folder: Path,
+    name: str,
+    *,
+    number: NumberReading | None = None,
 ) -> None:
-    """Write the pictures listed in the module doc for one input into `folder`."""
+    """Write the pictures listed in the module doc for one input into `folder`; `number` is
+    the reading of a `--number` input (its digits' boxes and inputs are shown)."""
     stem = Path(folder) / name
     reduced = reduce(gray)
     _write(stem.with_name(f"{name}.1-gray.png"), reduced)
-    if is_mnist_like(gray, settings) and not number:  # passed through unchanged
+    if is_mnist_like(gray, settings) and number is None:  # passed through unchanged
         _write(stem.with_name(f"{name}.5-input.png"), _enlarged([gray * settings.scale], settings))
         return
     analysed = analyse(gray)
     if analysed is None:
         return
     _write(stem.with_name(f"{name}.2-ink.png"), analysed.ink)
-    if number:
-        rows = preprocess_number(gray, settings)
-        boxes = [box for row in rows for _, box in row]
-        inputs = [x for row in rows for x, _ in row]
+    if number is not None:
+        boxes = [digit.box for digit in number.digits]
+        inputs = [digit.inputs for digit in number.digits if digit.inputs is not None]
         chosen = {b.index for b in analysed.blobs if not b.touches_border}
     else:
         blobs = choose_digit(analysed.blobs) if analysed.blobs else []

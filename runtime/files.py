@@ -64,14 +64,14 @@ def _classify_chunk(
             continue
         try:
             gray = load_gray(item)
+            reading = classifier.read_number(gray) if number else None
             if debug_dir is not None:
                 from .debug import write_debug
 
-                write_debug(
-                    gray, classifier.settings, debug_dir, f"{index:04d}-{item.stem}", number=number
-                )
-            if number:
-                outcomes.append(FileResult(path=str(item), number=classifier.read_number(gray)))
+                name = f"{index:04d}-{item.stem}"
+                write_debug(gray, classifier.settings, debug_dir, name, number=reading)
+            if reading is not None:
+                outcomes.append(FileResult(path=str(item), number=reading))
                 continue
             inputs.append(preprocess_gray(gray, classifier.settings))
         except InputError as error:

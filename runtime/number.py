@@ -7,8 +7,9 @@ After the same analysis as a single digit (`photo.analyse`), the ink blobs are g
    columns are the halves of broken digits and are joined; rows are read top to bottom;
 2. digits: within a row, left to right, a blob joins the digit before it when they overlap
    horizontally by half the narrower one (a broken stroke, the bar of a 5, a 7's crossbar);
-3. splitting: a digit much wider than its row is tall (touching digits) is cut at the
-   columns with the least ink near where equal-width digits would meet;
+3. touching digits: a group wide enough to be several digits is also offered cut into 2,
+   3... pieces at the columns with the least ink near where equal-width digits would meet;
+   the recogniser chooses the reading (`Classifier.read_number`);
 4. dots, commas and specks (shorter than a third of the row) are dropped.
 
 Each digit is then cropped like a single digit (`photo.crop_blobs`).
@@ -25,8 +26,10 @@ from .photo import Analysed, Blob, Found, analyse, crop_blobs, union_box
 
 ROW_SEED = 1 / 3  # blobs at least this fraction of the tallest blob start rows
 MIN_HEIGHT = 1 / 3  # digits shorter than this fraction of their row are dropped
-MAX_ASPECT = 1.25  # a digit wider than this times its row height is split
-DIGIT_ASPECT = 0.7  # expected width / height of one digit, to count touching digits
+SPLIT_FROM = 0.8  # a group wider than this times its row height may be touching digits
+WIDEST = 1.25  # and one wider than this is never a single digit
+NARROWEST = 0.45  # width / height of the narrowest digits, to bound how many may touch
+MAX_TOUCHING = 4
 BROKEN_GAP = 0.25  # rows closer than this fraction of their height are halves of digits
 
 
@@ -89,42 +92,54 @@ def _digits_in_row(row: _Row) -> list[list[Blob]]:
     return [g for g in groups if union_box(g)[3] >= MIN_HEIGHT * height]
 
 
-def _split(analysed: Analysed, group: list[Blob], height: int) -> list[tuple[int, int]]:
-    """Column ranges of the digits in `group`: one, or several for touching digits."""
-    x, y, w, h = union_box(group)
-    if w <= MAX_ASPECT * height:
-        return [(x, x + w)]
-    count = max(2, round(w / (DIGIT_ASPECT * height)))
-    inside = np.isin(analysed.labels[y : y + h, x : x + w], [b.index for b in group])
-    columns = (analysed.ink[y : y + h, x : x + w] * inside).sum(axis=0)
+def _cuts(columns: np.ndarray, count: int) -> list[int]:
+    """Where `count` touching digits meet: the emptiest column within a third of a digit of
+    where equal-width digits would meet."""
+    width = len(columns)
     cuts = [0]
     for k in range(1, count):
-        # The emptiest column within a third of a digit of where the k-th boundary would be.
-        centre, reach = round(k * w / count), max(1, round(w / count / 3))
-        window = columns[max(cuts[-1] + 1, centre - reach) : min(w - 1, centre + reach) + 1]
+        centre, reach = round(k * width / count), max(1, round(width / count / 3))
+        start = max(cuts[-1] + 1, centre - reach)
+        window = columns[start : min(width - 1, centre + reach) + 1]
         if window.size:
-            cuts.append(max(cuts[-1] + 1, centre - reach) + int(np.argmin(window)))
-    cuts.append(w)
-    return [(x + a, x + b) for a, b in itertools.pairwise(cuts) if b > a]
+            cuts.append(start + int(np.argmin(window)))
+    return [*cuts, width]
 
 
-def find_number(gray: np.ndarray) -> list[list[Found]]:
-    """The digits of a picture as rows (top to bottom) of digits (left to right)."""
+def _readings(analysed: Analysed, group: list[Blob], height: int) -> list[list[Found]]:
+    """The ways to read one ink group: as one digit (unless far too wide for one), and, when
+    it is wide enough to be touching digits, as 2, 3... digits cut at the emptiest columns.
+    The recogniser picks (`Classifier.read_number`)."""
+    x, y, w, h = union_box(group)
+    whole = crop_blobs(analysed, group) if w <= WIDEST * height else None
+    readings = [[whole]] if whole is not None else []
+    if w <= SPLIT_FROM * height:
+        return readings
+    inside = np.isin(analysed.labels[y : y + h, x : x + w], [b.index for b in group])
+    columns = (analysed.ink[y : y + h, x : x + w] * inside).sum(axis=0, dtype=np.int64)
+    most = min(MAX_TOUCHING, max(2, round(w / (NARROWEST * height))))
+    for count in range(2, most + 1):
+        cuts = _cuts(columns, count)
+        parts = [crop_blobs(analysed, group, (x + a, x + b)) for a, b in itertools.pairwise(cuts)]
+        found = [part for part in parts if part is not None]
+        if len(found) == count:
+            readings.append(found)
+    return readings
+
+
+def find_number(gray: np.ndarray) -> list[list[list[list[Found]]]]:
+    """The ink of a picture as rows (top to bottom) of ink groups (left to right), each with
+    the ways to read it (one digit, or several touching digits)."""
     analysed = analyse(gray)
     if analysed is None:
         return []
     blobs = [b for b in analysed.blobs if not b.touches_border]
     if not blobs:
         return []
-    lines = []
+    rows = []
     for row in _rows(blobs):
-        found = []
-        for group in _digits_in_row(row):
-            parts = _split(analysed, group, row.bottom - row.top)
-            for columns in parts:
-                digit = crop_blobs(analysed, group, columns if len(parts) > 1 else None)
-                if digit is not None:
-                    found.append(digit)
-        if found:
-            lines.append(found)
-    return lines
+        groups = [_readings(analysed, group, row.bottom - row.top) for group in _digits_in_row(row)]
+        groups = [readings for readings in groups if readings]
+        if groups:
+            rows.append(groups)
+    return rows

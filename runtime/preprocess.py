@@ -158,17 +158,27 @@ def preprocess_gray(
     return NO_INK if found is None else model_input(found.crop, settings)
 
 
+Box = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
+
+
 def preprocess_number(
     gray: np.ndarray, settings: PreprocessSettings | None = None
-) -> list[list[tuple[np.ndarray, tuple[int, int, int, int]]]]:
-    """uint8 grayscale -> rows (top to bottom) of (model input, box) per digit (left to right).
-
-    Boxes are (x, y, width, height) in the picture's pixels."""
+) -> list[list[list[list[tuple[np.ndarray, Box]]]]]:
+    """uint8 grayscale -> rows (top to bottom) of ink groups (left to right) of the ways to
+    read each group (one digit, or several touching ones) of (model input, box) per digit."""
     from .number import find_number
 
     settings = settings or PreprocessSettings()
-    rows = find_number(_as_gray(gray))
-    return [[(model_input(found.crop, settings), found.box) for found in row] for row in rows]
+    return [
+        [
+            [
+                [(model_input(found.crop, settings), found.box) for found in reading]
+                for reading in group
+            ]
+            for group in row
+        ]
+        for row in find_number(_as_gray(gray))
+    ]
 
 
 def preprocess_file(path: Path, settings: PreprocessSettings | None = None) -> np.ndarray | NoDigit:
