@@ -144,7 +144,7 @@ def main() -> None:
     console.print(table)
     console.print(
         f"edge-digits is {ratios['wall_speedup']:.1f}x faster and uses {ratios['memory_ratio']:.1f}x less "
-        f"peak memory (written to {args.out.relative_to(ROOT)})"
+        f"peak memory (written to {args.out})"
     )
 
 
