@@ -51,7 +51,7 @@ def paper_digit(tmp_path_factory: pytest.TempPathFactory, mnist: Mnist) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(mnist: Mnist, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """Train `edge` on 6000 images for one epoch and convert it to float32 and int8, once."""
+    """Train `edge` on 6000 images for one epoch and convert it to every precision, once."""
     if not HAS_TENSORFLOW:
         pytest.skip("needs TensorFlow")
     from edge_digits.convert.converter import convert
@@ -61,7 +61,7 @@ def tiny_run(mnist: Mnist, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     config = TrainConfig(arch="edge", epochs=1, limit=6000, batch_size=64, out=out, seed=1)
     result = train(config, mnist=mnist, echo=lambda line: None, verbose=0)
     report = convert(
-        result.model_path, ["float32", "int8"], out=out, calibration=100, mnist=mnist,
+        result.model_path, ["float32", "float16", "int8"], out=out, calibration=100, mnist=mnist,
         echo=lambda line: None,
     )  # fmt: skip
     return {"out": out, "train": result, "report": report}

@@ -48,11 +48,14 @@ def test_float32_matches_keras_and_int8_agrees(tiny_run, mnist):
     assert rows["int8"].agreement >= 0.98
     assert abs(rows["int8"].accuracy - report.keras.accuracy) <= 0.01
     assert rows["int8"].size_bytes < rows["float32"].size_bytes / 2
+    # float16 weights: half the size, the same answers as float32 up to rare ties.
+    assert rows["float16"].size_bytes < 0.6 * rows["float32"].size_bytes
+    assert rows["float16"].agreement >= 0.998
 
 
 def test_sidecars_describe_their_models(tiny_run, mnist):
     out = Path(tiny_run["out"])
-    for precision in ("float32", "int8"):
+    for precision in ("float32", "float16", "int8"):
         model = out / f"model_{precision}.tflite"
         sidecar = Sidecar.read(model.with_suffix(".json"))
         assert sidecar.model_sha256 == sha256_file(model)
@@ -175,3 +178,21 @@ def test_augmentation_changes_images_not_labels(mnist):
     # Changed, not just reordered: the ink per image is not the originals' ink.
     ink, original = np.sort(x.sum(axis=(1, 2, 3))), np.sort(images.sum(axis=(1, 2, 3)))
     assert not np.allclose(ink, original, rtol=0.02)
+
+
+@pytest.mark.parametrize("arch", ["edge", "cnn3", "mlp", "mlp_dropout", "convnet", "cnn_dropout"])
+def test_every_architecture_trains_converts_to_int8_and_runs(arch, mnist, tmp_path):
+    from edge_digits.convert.converter import to_tflite
+    from edge_digits.train.architectures import ARCHITECTURES
+
+    model = ARCHITECTURES[arch].build()
+    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(mnist.x_train[:256, ..., None] / 255, mnist.y_train[:256], epochs=1, verbose=0)
+    path = tmp_path / f"{arch}.tflite"
+    path.write_bytes(to_tflite(model, "int8", mnist.x_train[:32]))
+    with pytest.warns(EdgeDigitsWarning, match="no sidecar"):
+        classifier = Classifier(ClassifierOptions(model=path))
+    probabilities = classifier.predict(mnist.x_test[:7] / 255)
+    assert probabilities.shape == (7, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.05)

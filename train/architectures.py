@@ -121,7 +121,11 @@ class Architecture:
 ARCHITECTURES: dict[str, Architecture] = {
     arch.name: arch
     for arch in (
-        Architecture("edge", edge, "default: Conv-BN-ReLU blocks, global pooling; built for int8"),
+        Architecture(
+            "edge",
+            edge,
+            "default: four Conv-BN-ReLU blocks, two max-pools, one dense layer; built for int8",
+        ),
         Architecture("cnn3", cnn3, "seed: three Conv64/MaxPool blocks, Dense 64/32"),
         Architecture("mlp", mlp, "seed: Flatten, Dense 128"),
         Architecture("mlp_dropout", mlp_dropout, "seed: Dense 512 x2 with dropout"),

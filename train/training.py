@@ -192,6 +192,7 @@ def train(
     run = {
         "config": {**asdict(config), "out": str(config.out), "data": str(config.data or "")},
         "architecture": config.arch,
+        "architecture_summary": ARCHITECTURES[config.arch].summary,
         "training_data_sha256": mnist.digest,
         "result": {
             **asdict(result),
