@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import EdgeDigitsError, EdgeDigitsWarning, MissingDependencyError
+from .errors import EdgeDigitsError, EdgeDigitsWarning, MissingDependencyError, OutputError
 from .fileio import ensure_output_dir
 from .native import quiet_tensorflow_startup
 
@@ -368,6 +368,9 @@ def run(args: list[str] | None = None) -> int:
     except BrokenPipeError:  # `edge-digits classify ... | head`: the reader has had enough
         sys.stderr.close()  # nothing more to say, and nowhere to say it
         return 0
+    except OSError as error:  # stdout itself failed: a full disk, a closed terminal
+        err.print(f"error: cannot write the output ({error.strerror or error})")
+        return OutputError.exit_code
     return code if isinstance(code, int) else 0
 
 
