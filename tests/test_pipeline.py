@@ -32,6 +32,22 @@ def test_train_writes_the_run_folder(tiny_run):
     assert 0.9 < result.test_accuracy <= 1.0
 
 
+def test_train_draws_the_pictures(tiny_run):
+    from PIL import Image
+
+    out: Path = tiny_run["out"]
+    run = json.loads((out / "run.json").read_text())
+    names = ("samples", "curves", "confusion", "predictions", "mistakes")
+    assert sorted(run["pictures"]) == sorted(names)
+    for name in names:
+        with Image.open(out / f"{name}.png") as picture:
+            picture.verify()  # a complete, valid PNG
+        with Image.open(out / f"{name}.png") as picture:
+            assert picture.format == "PNG"
+            assert 300 <= picture.width <= 2000 and 150 <= picture.height <= 2000
+            assert len(np.unique(np.asarray(picture.convert("L")))) > 8  # not a blank canvas
+
+
 def test_no_temporary_files_are_left(tiny_run):
     leftovers = [p.name for p in Path(tiny_run["out"]).rglob(".*") if p.is_file()]
     assert leftovers == []

@@ -5,7 +5,8 @@
 - ``model.keras``: the best model (highest validation accuracy), written atomically;
 - ``checkpoints/best.keras``: the best so far, updated during training (atomic);
 - ``history.json``: per-epoch loss and accuracy, training and validation;
-- ``run.json``: the configuration, data digest, best epoch and test accuracy.
+- ``run.json``: the configuration, data digest, best epoch and test accuracy;
+- the pictures of ``plots.py``: samples, curves, confusion matrix, predictions, mistakes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from edge_digits.runtime.fileio import atomic_path, atomic_write_text, ensure_ou
 from edge_digits.runtime.preprocess import scale_pixels
 
 from .architectures import ARCHITECTURES
+from .plots import write_run_pictures
 
 Echo = Callable[[str], None]
 
@@ -180,6 +182,10 @@ def train(
     epochs = {key: [float(v) for v in values] for key, values in history.history.items()}
     history_path = out / "history.json"
     atomic_write_text(history_path, json.dumps(epochs, indent=2) + "\n")
+    probabilities = model.predict(_as_input(mnist.x_test), batch_size=1024, verbose=0)
+    pictures = write_run_pictures(
+        out, x_train, y_train, epochs, mnist.x_test, mnist.y_test, probabilities
+    )
     result = TrainResult(
         model_path=model_path,
         history_path=history_path,
@@ -194,6 +200,7 @@ def train(
         "architecture": config.arch,
         "architecture_summary": ARCHITECTURES[config.arch].summary,
         "training_data_sha256": mnist.digest,
+        "pictures": {name: str(path) for name, path in pictures.items()},
         "result": {
             **asdict(result),
             "model_path": str(model_path),
