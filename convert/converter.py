@@ -190,6 +190,10 @@ def convert(
         replace(sidecar, accuracy=accuracy).write(sidecar_path(target))
         rows.append(Converted(precision, target, len(content), score.accuracy, agree))
         echo(f"{precision}: {score.accuracy:.2%}, agreement with Keras {agree:.2%}")
+    if (Path(out) / "run.json").exists():  # a run folder: show the conversion in its report
+        from edge_digits.train.report import write_report
+
+        write_report(Path(out))
     return ConversionReport(keras=keras_row, models=rows, test_images=reference.count)
 
 

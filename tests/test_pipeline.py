@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,50 @@ def test_train_draws_the_pictures(tiny_run):
             assert picture.format == "PNG"
             assert 300 <= picture.width <= 2000 and 150 <= picture.height <= 2000
             assert len(np.unique(np.asarray(picture.convert("L")))) > 8  # not a blank canvas
+
+
+def test_the_report_shows_every_section_with_embedded_pictures(tiny_run):
+    page = (Path(tiny_run["out"]) / "report.html").read_text()
+    for section in (
+        "data",
+        "architecture",
+        "conversion",
+        "curves",
+        "confusion",
+        "mistakes",
+        "predictions",
+        "samples",
+    ):
+        assert f"id='{section}'" in page
+    assert page.count('src="data:image/png;base64,') == 5
+    assert (
+        'src="http' not in page and "<link" not in page and "<script" not in page
+    )  # self-contained
+    # convert rewrote it with the parity table of the three converted models
+    for name in ("model_float32.tflite", "model_float16.tflite", "model_int8.tflite"):
+        assert name in page
+    assert "test accuracy" in page and "Total params" in page
+
+
+@pytest.mark.skipif(
+    not shutil.which("chromium"), reason="needs Debian's chromium (apt-get install chromium)"
+)
+def test_the_report_renders_its_images_in_headless_chromium(tiny_run, tmp_path):
+    # Chromium prints the DOM after running a script that counts the images that decoded.
+    page = (Path(tiny_run["out"]) / "report.html").read_text()
+    probe = (
+        "<script>addEventListener('load', () => { document.body.dataset.loaded = "
+        "[...document.images].filter(i => i.complete && i.naturalWidth > 0).length; });</script>"
+    )
+    probed = tmp_path / "probe.html"
+    probed.write_text(page.replace("</body>", probe + "</body>"))
+    command = [
+        "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+        "--dump-dom", probed.as_uri(),
+    ]  # fmt: skip
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert 'data-loaded="5"' in dom
 
 
 def test_no_temporary_files_are_left(tiny_run):

@@ -6,7 +6,8 @@
 - ``checkpoints/best.keras``: the best so far, updated during training (atomic);
 - ``history.json``: per-epoch loss and accuracy, training and validation;
 - ``run.json``: the configuration, data digest, best epoch and test accuracy;
-- the pictures of ``plots.py``: samples, curves, confusion matrix, predictions, mistakes.
+- the pictures of ``plots.py``: samples, curves, confusion matrix, predictions, mistakes;
+- ``report.html``: all of it on one self-contained page (``report.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from edge_digits.runtime.preprocess import scale_pixels
 
 from .architectures import ARCHITECTURES
 from .plots import write_run_pictures
+from .report import write_report
 
 Echo = Callable[[str], None]
 
@@ -139,7 +141,9 @@ def train(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    model.summary(print_fn=lambda line, **_: echo(line))
+    summary: list[str] = []
+    model.summary(print_fn=lambda line, **_: summary.append(line))
+    echo("\n".join(summary))
 
     checkpoint = _BestCheckpoint(out / "checkpoints" / "best.keras")
     if config.augment:
@@ -199,6 +203,9 @@ def train(
         "config": {**asdict(config), "out": str(config.out), "data": str(config.data or "")},
         "architecture": config.arch,
         "architecture_summary": ARCHITECTURES[config.arch].summary,
+        "model_summary": "\n".join(summary),
+        "training_images": len(x_train),
+        "test_images": len(mnist.x_test),
         "training_data_sha256": mnist.digest,
         "pictures": {name: str(path) for name, path in pictures.items()},
         "result": {
@@ -209,4 +216,5 @@ def train(
         "versions": {"keras": keras.__version__, "python": sys.version.split()[0]},
     }
     atomic_write_text(out / "run.json", json.dumps(run, indent=2) + "\n")
+    write_report(out)
     return result

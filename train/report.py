@@ -1,0 +1,110 @@
+"""`report.html`: one self-contained page that shows a run (pictures embedded, no assets).
+
+Sections: data, architecture, training curves, test accuracy, conversion (the parity table
+of every converted model beside it), confusion matrix, mistakes, predictions, samples.
+`train` writes it; `convert` writes it again with its table.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from edge_digits.runtime.errors import ModelError
+from edge_digits.runtime.fileio import atomic_write_text
+from edge_digits.runtime.sidecar import Sidecar
+
+PICTURES = (
+    ("curves", "Training curves"),
+    ("confusion", "Confusion matrix"),
+    ("mistakes", "Most confident mistakes"),
+    ("predictions", "Test predictions"),
+    ("samples", "Training images"),
+)
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
+table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: right; }
+th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; } pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.8em; }
+.figure { font-size: 1.6em; font-weight: bold; }
+"""
+
+
+def _image(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _conversions(folder: Path) -> str:
+    rows = []
+    for sidecar_file in sorted(folder.glob("*.json")):
+        model = sidecar_file.with_suffix(".tflite")
+        if not model.exists():
+            continue
+        try:
+            sidecar = Sidecar.read(sidecar_file)
+        except ModelError:  # a foreign or broken json beside it is simply not a row
+            continue
+        accuracy = sidecar.accuracy
+        rows.append(
+            [
+                sidecar.precision,
+                model.name,
+                f"{model.stat().st_size / 1024:.1f} KiB",
+                f"{accuracy.get('tflite', float('nan')):.2%}",
+                f"{accuracy.get('agreement_with_keras', float('nan')):.2%}",
+            ]
+        )
+    if not rows:
+        return "<p>Not converted yet: <code>edge-digits convert model.keras --precision int8</code>.</p>"
+    return _table(["precision", "file", "size", "test accuracy", "agreement with Keras"], rows)
+
+
+def write_report(folder: Path, summary: str = "") -> Path:
+    """Write `folder/report.html` from what the run folder holds (run.json, pictures, models)."""
+    run: dict[str, Any] = json.loads((folder / "run.json").read_text())
+    result, config = run.get("result", {}), run.get("config", {})
+    data_rows = [
+        ["architecture", f"{run.get('architecture', '?')}: {run.get('architecture_summary', '')}"],
+        ["training images", str(run.get("training_images", "?"))],
+        ["validation split", str(config.get("val_split", "?"))],
+        ["augmentation", "yes" if config.get("augment") else "no"],
+        ["training data sha256", str(run.get("training_data_sha256", "?"))],
+        ["epochs run (best)", f"{result.get('epochs_run', '?')} ({result.get('best_epoch', '?')})"],
+        ["parameters", f"{result.get('parameters', 0):,}"],
+    ]
+    parts = [
+        f"<h1>edge-digits run: {html.escape(folder.name)}</h1>",
+        f'<p class="figure">test accuracy {float(result.get("test_accuracy", 0)):.2%}'
+        f" (Keras, {html.escape(str(run.get('test_images', 10000)))} MNIST test images)</p>",
+        "<h2 id='data'>Data and training</h2>",
+        _table(["", ""], data_rows),
+        "<h2 id='architecture'>Architecture</h2>",
+        f"<pre>{html.escape(summary or run.get('model_summary', ''))}</pre>",
+        "<h2 id='conversion'>Conversion</h2>",
+        _conversions(folder),
+    ]
+    for name, title in PICTURES:
+        picture = folder / f"{name}.png"
+        parts.append(f"<h2 id='{name}'>{title}</h2>")
+        parts.append(_image(picture, title) if picture.exists() else "<p>(not drawn)</p>")
+    page = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>edge-digits run {html.escape(folder.name)}</title><style>{STYLE}</style></head>"
+        "<body>" + "\n".join(parts) + "</body></html>\n"
+    )
+    path = folder / "report.html"
+    atomic_write_text(path, page)
+    return path
