@@ -173,6 +173,13 @@ def train(
     augment: Annotated[
         bool, typer.Option(help="Rotate, shift, zoom, thicken/thin and blur training digits.")
     ] = False,
+    strategy: Annotated[
+        str,
+        typer.Option(help="default (one device) or mirrored (every GPU, else every CPU device)."),
+    ] = "default",
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted run in --out from its last epoch.")
+    ] = False,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/latest"),
     data_path: DataOption = None,
 ) -> None:
@@ -182,6 +189,7 @@ def train(
         config = training.TrainConfig(
             arch=arch, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,
             patience=patience, limit=limit, out=out_dir, data=data_path, augment=augment,
+            strategy=strategy, resume=resume,
         )  # fmt: skip
         result = training.train(
             config,

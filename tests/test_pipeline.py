@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -258,3 +259,56 @@ def test_every_architecture_trains_converts_to_int8_and_runs(arch, mnist, tmp_pa
     probabilities = classifier.predict(mnist.x_test[:7] / 255)
     assert probabilities.shape == (7, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.05)
+
+
+def test_resume_continues_from_the_saved_epoch(mnist, tmp_path):
+    from edge_digits.train.training import TrainConfig, train
+
+    config = TrainConfig(arch="mlp", epochs=1, limit=2000, batch_size=64, out=tmp_path, seed=2)
+    first = train(config, mnist=mnist, echo=lambda line: None, verbose=0)
+    state = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] == 1 and first.epochs_run == 1
+    lines: list[str] = []
+    resumed = train(
+        TrainConfig(arch="mlp", epochs=3, limit=2000, batch_size=64, out=tmp_path, seed=2, resume=True),
+        mnist=mnist, echo=lines.append, verbose=0,
+    )  # fmt: skip
+    assert "resuming after epoch 1 of 3" in lines
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert resumed.epochs_run == 3 and len(history["loss"]) == 3
+    assert history["loss"][0] == state["history"]["loss"][0]  # the first epoch kept, not redone
+    assert json.loads((tmp_path / "checkpoints" / "state.json").read_text())["epoch"] == 3
+
+
+def test_resume_without_a_previous_run_says_so(tmp_path, mnist):
+    from edge_digits.train.training import TrainConfig, train
+
+    with pytest.raises(UsageError, match="nothing to resume"):
+        train(TrainConfig(arch="mlp", epochs=1, out=tmp_path, resume=True), mnist=mnist, verbose=0)
+
+
+def test_mirrored_training_on_two_logical_cpus_matches_one_device(tmp_path):
+    # A fresh process: logical devices must be configured before TensorFlow starts.
+    script = """
+import json, sys
+from pathlib import Path
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from edge_digits.train.training import TrainConfig, train
+results = {}
+for strategy in ("mirrored", "default"):
+    config = TrainConfig(arch="mlp", epochs=2, limit=4000, batch_size=64, seed=0,
+                         out=Path(sys.argv[1]) / strategy, strategy=strategy)
+    results[strategy] = train(config, echo=lambda line: None, verbose=0).test_accuracy
+results["replicas"] = len(tf.config.list_logical_devices("CPU"))
+print(json.dumps(results))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert results["replicas"] == 2
+    assert results["mirrored"] > 0.85 and results["default"] > 0.85
+    assert abs(results["mirrored"] - results["default"]) < 0.03  # within run-to-run noise

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from .plots import write_run_pictures
 from .report import write_report
 
 Echo = Callable[[str], None]
+STRATEGIES = ("default", "mirrored")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class TrainConfig:
         limit: train on only this many images (after the split), for quick runs and tests.
         data: explicit MNIST path (see `load_mnist`); None uses the cache or fetches.
         augment: rotate, shift, zoom, thicken/thin and blur training digits (see augment.py).
+        strategy: "default" (one device) or "mirrored" (tf.distribute.MirroredStrategy over
+            every visible GPU, else every logical CPU device).
+        resume: continue an interrupted run in `out` from its last completed epoch.
     """
 
     arch: str = "edge"
@@ -63,6 +68,8 @@ class TrainConfig:
     limit: int | None = None
     data: Path | None = None
     augment: bool = False
+    strategy: str = "default"
+    resume: bool = False
 
     def check(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -73,6 +80,10 @@ class TrainConfig:
             raise UsageError("--epochs and --batch-size must be 1 or more")
         if not 0.0 < self.val_split < 0.5:
             raise UsageError(f"--val-split must be between 0 and 0.5, got {self.val_split}")
+        if self.strategy not in STRATEGIES:
+            raise UsageError(
+                f"unknown strategy {self.strategy!r}; allowed: {', '.join(STRATEGIES)}"
+            )
         if self.limit is not None and self.limit < self.batch_size:
             raise UsageError(f"--limit must be at least the batch size ({self.batch_size})")
 
@@ -105,6 +116,40 @@ class _BestCheckpoint(keras.callbacks.Callback):
                 self.model.save(tmp)
 
 
+class _LastEpoch(keras.callbacks.Callback):
+    """After every epoch: the model (with its optimizer state) and the run's state, so that
+    `--resume` can continue after Ctrl-C, a crash or a power cut. Both written atomically."""
+
+    def __init__(
+        self, folder: Path, best: _BestCheckpoint, history: dict[str, list[float]]
+    ) -> None:
+        super().__init__()
+        self.folder, self.best, self.history = folder, best, history
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        with atomic_path(self.folder / "last.keras") as tmp:
+            self.model.save(tmp)
+        state = {
+            "epoch": epoch + 1,
+            "best": self.best.best,
+            "best_epoch": self.best.best_epoch,
+            "history": self.history,
+        }
+        atomic_write_text(self.folder / "state.json", json.dumps(state) + "\n")
+
+
+def _distribution(name: str) -> Any:
+    """A context to build and compile the model in: nothing, or a MirroredStrategy's scope."""
+    if name == "default":
+        return contextlib.nullcontext()
+    import tensorflow as tf
+
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy(devices=[d.name for d in devices]).scope()
+
+
 def split(mnist: Mnist, val_split: float, seed: int) -> tuple[np.ndarray, ...]:
     """Seeded shuffle of the training split into (x_train, y_train, x_val, y_val), uint8."""
     order = np.random.default_rng(seed).permutation(len(mnist.x_train))
@@ -115,6 +160,22 @@ def split(mnist: Mnist, val_split: float, seed: int) -> tuple[np.ndarray, ...]:
 
 def _as_input(images: np.ndarray) -> np.ndarray:
     return scale_pixels(images)[..., None]
+
+
+def _resume(
+    folder: Path, checkpoint: _BestCheckpoint, history: dict[str, list[float]]
+) -> tuple[keras.Model, int]:
+    """The last completed epoch's model and state; restores the best-so-far and the history."""
+    try:
+        state = json.loads((folder / "state.json").read_text())
+        model = keras.models.load_model(folder / "last.keras")
+    except (OSError, ValueError) as error:
+        raise UsageError(
+            f"{folder}: nothing to resume ({' '.join(str(error).split())[:120]}); train without --resume"
+        ) from None
+    checkpoint.best, checkpoint.best_epoch = float(state["best"]), int(state["best_epoch"])
+    history.update(state["history"])
+    return model, int(state["epoch"])
 
 
 def train(
@@ -133,19 +194,29 @@ def train(
         x_train, y_train = x_train[: config.limit], y_train[: config.limit]
 
     keras.utils.set_random_seed(config.seed)
-    model = ARCHITECTURES[config.arch].build()
-    steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    folder = out / "checkpoints"
+    checkpoint = _BestCheckpoint(folder / "best.keras")
+    history_so_far: dict[str, list[float]] = {}
+    initial_epoch = 0
+    with _distribution(config.strategy):
+        if config.resume:
+            model, initial_epoch = _resume(folder, checkpoint, history_so_far)
+            echo(f"resuming after epoch {initial_epoch} of {config.epochs}")
+        else:
+            model = ARCHITECTURES[config.arch].build()
+            steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
+            schedule = keras.optimizers.schedules.CosineDecay(
+                config.learning_rate, decay_steps=steps
+            )
+            model.compile(
+                optimizer=keras.optimizers.Adam(schedule),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+            )
     summary: list[str] = []
     model.summary(print_fn=lambda line, **_: summary.append(line))
     echo("\n".join(summary))
 
-    checkpoint = _BestCheckpoint(out / "checkpoints" / "best.keras")
     if config.augment:
         from .augment import augmented_dataset
 
@@ -154,7 +225,7 @@ def train(
                 _as_input(x_train),
                 y_train.astype(np.int64),
                 batch_size=config.batch_size,
-                seed=config.seed,
+                seed=config.seed + initial_epoch,
             )
         }
     else:
@@ -164,18 +235,20 @@ def train(
             "batch_size": config.batch_size,
             "shuffle": True,
         }
-    history = model.fit(
+    model.fit(
         **inputs,
         validation_data=(_as_input(x_val), y_val.astype(np.int64)),
         epochs=config.epochs,
+        initial_epoch=initial_epoch,
         verbose=verbose,
         callbacks=[
             checkpoint,
-            keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=config.patience, restore_best_weights=True
-            ),
+            _LastEpoch(folder, checkpoint, history_so_far),
+            keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience),
         ],
     )
+    # The best epoch's model, wherever it was (before a resume, or before early stopping).
+    model = keras.models.load_model(folder / "best.keras")
 
     model_path = out / "model.keras"
     with atomic_path(model_path) as tmp:
@@ -183,7 +256,7 @@ def train(
     test = evaluate(lambda batch: model.predict_on_batch(batch), mnist.x_test, mnist.y_test)
     echo(f"test accuracy: {test.accuracy:.2%} on {test.count} images")
 
-    epochs = {key: [float(v) for v in values] for key, values in history.history.items()}
+    epochs = history_so_far
     history_path = out / "history.json"
     atomic_write_text(history_path, json.dumps(epochs, indent=2) + "\n")
     probabilities = model.predict(_as_input(mnist.x_test), batch_size=1024, verbose=0)
