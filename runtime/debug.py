@@ -61,7 +61,7 @@ def write_debug(
         inputs = [digit.inputs for digit in number.digits if digit.inputs is not None]
         chosen = {b.index for b in analysed.blobs if not b.touches_border}
     else:
-        blobs = choose_digit(analysed.blobs) if analysed.blobs else []
+        blobs = choose_digit(analysed.blobs, analysed.ink.shape) if analysed.blobs else []
         chosen = {b.index for b in blobs}
         if blobs:
             found = crop_blobs(analysed, blobs)
@@ -74,15 +74,11 @@ def write_debug(
     shown[np.isin(analysed.labels, list(chosen))] = 255
     _write(stem.with_name(f"{name}.3-blobs.png"), shown)
     boxed = cv2.cvtColor(reduced, cv2.COLOR_GRAY2BGR)
+    fx, fy = analysed.scale
     for x, y, w, h in boxes:
-        f = reduced.shape[0] / gray.shape[0]
-        cv2.rectangle(
-            boxed,
-            (round(x * f), round(y * f)),
-            (round((x + w) * f), round((y + h) * f)),
-            (0, 0, 255),
-            2,
-        )
+        top_left = (round(x / fx), round(y / fy))
+        bottom_right = (round((x + w) / fx), round((y + h) / fy))
+        cv2.rectangle(boxed, top_left, bottom_right, (0, 0, 255), 2)
     _write(stem.with_name(f"{name}.4-found.png"), boxed)
     if inputs:
         _write(stem.with_name(f"{name}.5-input.png"), _enlarged(inputs, settings))

@@ -29,10 +29,13 @@ import numpy as np
 WORK_SIDE = 800  # longer side, in pixels, at which pictures are analysed
 MIN_INK = 0.10  # ink strength below which a pixel is never ink (paper texture, noise)
 MIN_CONTRAST = 0.2  # the strongest ink must reach this, or there is no digit
-LINE_LENGTH = 0.6  # ruled lines run across at least this fraction of the picture
+LINE_LENGTH = 0.6  # ruled lines run at least this fraction of the picture's longer side
+LINE_MIN_SIDE = 100  # pictures smaller than this (longer side, px) are close crops: no lines
 LINE_THICKNESS = 0.01  # and are thinner than this fraction of its shorter side (>= 3 px)
 MIN_LEVELS = 24  # grey levels between the darkest and lightest parts of a picture with ink
 TARGET_STROKE = 2.0 / 20.0  # MNIST strokes are about 2 px wide in the 20 px box
+PAGE_EDGE = 0.2  # a blob with this much of the shorter side on the border is a page edge
+BORDER_PREFERENCE = 0.25  # an inside blob this big (vs the largest) beats one on the border
 MERGE_MARGIN = 0.35  # fragments within this fraction of the digit's size are merged into it
 
 
@@ -63,11 +66,13 @@ def _quarter(gray: np.ndarray) -> np.ndarray:
 
 
 def ink_is_dark(small: np.ndarray) -> bool:
-    """True when the ink is darker than the ground: the extreme further from the median.
+    """True when the ink is darker than the ground: the extreme further from the ground.
 
-    Decided on the quarter-resolution picture, whose area averaging has already removed
-    single-pixel noise."""
-    background = float(np.median(small))
+    The ground is the median of the picture's border (a bold digit may cover most of the
+    picture, but rarely its border). Decided on the quarter-resolution picture, whose area
+    averaging has already removed single-pixel noise and glints."""
+    border = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])
+    background = float(np.median(border))
     return background - float(small.min()) >= float(small.max()) - background
 
 
@@ -108,7 +113,11 @@ class Blob:
     w: int
     h: int
     area: int
-    touches_border: bool
+    border_pixels: int  # how many of its pixels lie on the picture's outermost rows/columns
+
+    @property
+    def touches_border(self) -> bool:
+        return self.border_pixels > 0
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,7 @@ class Analysed:
     ink: np.ndarray  # uint8 ink strength (0 paper, 255 full ink), at the analysed size
     labels: np.ndarray  # int32 component label per pixel
     blobs: list[Blob]  # specks and ruled lines already set aside
-    factor: float  # original pixels per analysed pixel
+    scale: tuple[float, float]  # original pixels per analysed pixel: (x, y)
 
 
 def analyse(gray: np.ndarray) -> Analysed | None:
@@ -133,37 +142,46 @@ def analyse(gray: np.ndarray) -> Analysed | None:
     height, width = ink.shape
     min_area = max(4, int(height * width * 2e-5))
     blobs = []
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    on_border = np.bincount(edge, minlength=count)
     for index, (x, y, w, h, area) in enumerate(_stats(labels, mask, count)[1:], start=1):
         line_like = max(w, h) > 15 * max(1, min(w, h)) and max(w, h) > 0.5 * max(width, height)
         if area >= min_area and not line_like:
-            touches = x == 0 or y == 0 or x + w == width or y + h == height
-            blobs.append(Blob(index, x, y, w, h, area, touches))
-    return Analysed(ink, labels, blobs, factor=gray.shape[0] / reduced.shape[0])
+            blobs.append(Blob(index, x, y, w, h, area, int(on_border[index])))
+    scale = (gray.shape[1] / reduced.shape[1], gray.shape[0] / reduced.shape[0])
+    return Analysed(ink, labels, blobs, scale)
 
 
 def remove_lines(mask: np.ndarray) -> np.ndarray:
     """Drop ruled and grid lines: thin straight runs of ink across most of the picture.
 
-    An opening with a long thin kernel keeps only long runs; of those, parts thicker than a
-    pen line (a "1" or a bar filling a tight crop) are kept as ink. The rest is removed, so a
-    digit written across ruled lines is no longer joined to them; it loses the few pixels
-    where the lines crossed it, and its fragments are merged again in `choose_digit`."""
+    An opening with a long thin kernel keeps only long runs; parts of them thicker than a
+    pen line are strokes, not lines, and what is left must itself be that long to be a
+    line. Lines are removed, so a digit written across ruled lines is no longer joined to
+    them (it loses the few pixels where they crossed it; `choose_digit` merges its
+    fragments again). Small pictures (under LINE_MIN_SIDE) are close crops: no lines."""
     height, width = mask.shape
+    if max(height, width) < LINE_MIN_SIDE:
+        return mask
+    length = round(max(height, width) * LINE_LENGTH)
     thin = max(3, round(min(height, width) * LINE_THICKNESS))
-    lines: np.ndarray = np.zeros_like(mask)
     # Fast path: a line needs a row (column) holding that much ink; most pictures have none.
     rows_ink = int(mask.sum(axis=1, dtype=np.int32).max())
     columns_ink = int(mask.sum(axis=0, dtype=np.int32).max())
-    directions = (
-        (rows_ink >= width * LINE_LENGTH, (round(width * LINE_LENGTH), 1), (1, thin)),
-        (columns_ink >= height * LINE_LENGTH, (1, round(height * LINE_LENGTH)), (thin, 1)),
-    )
-    for possible, length, across in directions:
-        if not possible or max(length) < 8:
+    lines: np.ndarray = np.zeros_like(mask)
+    for possible, run, across in (
+        (rows_ink >= length, (length, 1), (1, thin)),
+        (columns_ink >= length, (1, length), (thin, 1)),
+    ):
+        if not possible:
             continue
-        runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones(length[::-1], np.uint8))
+        runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones(run[::-1], np.uint8))
         thick = cv2.morphologyEx(runs, cv2.MORPH_OPEN, np.ones(across[::-1], np.uint8))
-        lines = cv2.bitwise_or(lines, cv2.subtract(runs, thick))
+        # The stepped ends of thick strokes also survive `runs - thick`: keep long pieces only.
+        thin_runs = cv2.subtract(runs, thick)
+        lines = cv2.bitwise_or(
+            lines, cv2.morphologyEx(thin_runs, cv2.MORPH_OPEN, np.ones(run[::-1], np.uint8))
+        )
     if not lines.any():
         return mask
     lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))  # and their antialiased edges
@@ -208,13 +226,26 @@ def union_box(blobs: list[Blob]) -> tuple[int, int, int, int]:
     return x0, y0, x1 - x0, y1 - y0
 
 
-def choose_digit(blobs: list[Blob]) -> list[Blob]:
-    """The dominant ink region: the largest blob away from the picture's border (page edges,
-    shadows), grown by the fragments that its box, widened by a margin, reaches."""
-    inside = [b for b in blobs if not b.touches_border] or blobs
-    main = max(inside, key=lambda b: b.area)
+def choose_digit(blobs: list[Blob], shape: tuple[int, ...]) -> list[Blob]:
+    """The dominant ink region of a picture of `shape`, grown by the fragments near it.
+
+    Page-like blobs (a page edge, a shadow, the table: lying along the border, not just
+    touching it with a stroke's end) are set aside; then a blob inside the picture is
+    preferred to one touching the border unless it is a speck beside it (a digit may touch
+    the border of a tight crop)."""
+    height, width = shape[:2]
+
+    def page_like(blob: Blob) -> bool:
+        return blob.border_pixels >= PAGE_EDGE * min(height, width)
+
+    pool = [b for b in blobs if not page_like(b)] or blobs
+    largest = max(pool, key=lambda b: b.area)
+    inside = [
+        b for b in pool if not b.touches_border and b.area >= BORDER_PREFERENCE * largest.area
+    ]
+    main = max(inside or pool, key=lambda b: b.area)
     margin = MERGE_MARGIN * max(main.w, main.h)
-    chosen, rest = [main], [b for b in inside if b is not main]
+    chosen, rest = [main], [b for b in pool if b is not main]
     grew = True
     while grew:
         grew = False
@@ -257,8 +288,8 @@ def crop_blobs(
     if strong < MIN_CONTRAST:
         return None  # only faint texture or noise passed the threshold
     crop = normalise_strokes(np.clip(crop / strong, 0.0, 1.0), strokes)
-    f = analysed.factor
-    box = (round(x * f), round(y * f), max(1, round(w * f)), max(1, round(h * f)))
+    fx, fy = analysed.scale
+    box = (round(x * fx), round(y * fy), max(1, round(w * fx)), max(1, round(h * fy)))
     return Found(crop=crop.astype(np.float32), box=box)
 
 
@@ -290,4 +321,4 @@ def find_digit(gray: np.ndarray) -> Found | None:
     analysed = analyse(gray)
     if analysed is None or not analysed.blobs:
         return None
-    return crop_blobs(analysed, choose_digit(analysed.blobs))
+    return crop_blobs(analysed, choose_digit(analysed.blobs, analysed.ink.shape))

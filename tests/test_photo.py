@@ -654,3 +654,56 @@ def test_read_number_never_raises_on_any_small_array(classifier, image):
     assert len(reading.text) == len(reading.digits) == sum(len(line) for line in reading.lines)
     assert all(line for line in reading.lines)
     check_reading(reading, image)
+
+
+# --------------------------------------------------------------------------- review cases
+
+
+def _ink_crop(digit: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(digit > 30)
+    return digit[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+def test_black_on_white_28x28_digits_read_like_mnist(classifier, mnist):
+    # A paint program's 28x28 export: dark ink on white, the photo path (not passed through).
+    inputs = [preprocess_gray(255 - mnist.x_test[i]) for i in range(300)]
+    labels = [p.label for p in classifier.classify_inputs(inputs)]
+    assert np.mean(np.array(labels) == mnist.y_test[:300]) >= 0.98
+
+
+def test_tightly_cropped_digits_touching_every_border_are_read(classifier, mnist):
+    pictures = [cv2.resize(255 - _ink_crop(mnist.x_test[i]), None, fx=5, fy=5) for i in range(200)]
+    labels = [p.label for p in classifier.classify_inputs([preprocess_gray(p) for p in pictures])]
+    assert np.mean(np.array(labels) == mnist.y_test[:200]) >= 0.9
+
+
+def test_a_speck_does_not_beat_a_digit_that_touches_the_border(classifier, mnist, read_right):
+    index = read_right[0][0]  # a 0
+    digit = cv2.resize(255 - _ink_crop(mnist.x_test[index]), None, fx=6, fy=6)
+    page = np.full((digit.shape[0] + 40, digit.shape[1] + 80), 255, np.uint8)
+    page[20 : 20 + digit.shape[0], 0 : digit.shape[1]] = digit  # touching the left edge
+    cv2.circle(page, (page.shape[1] - 25, page.shape[0] // 2), 4, 0, -1)  # a small dot
+    assert classifier.classify_array(page).label == mnist.y_test[index]
+
+
+def test_a_bold_digit_covering_most_of_the_picture_keeps_its_polarity(
+    classifier, mnist, read_right
+):
+    index = read_right[8][0]  # an 8
+    thick = cv2.dilate(mnist.x_test[index], np.ones((3, 3), np.uint8))  # MNIST ink is bright
+    bold = 255 - cv2.resize(_ink_crop(thick), None, fx=6, fy=6)  # dark, thick, tightly cropped
+    assert (bold < 128).mean() > 0.3
+    assert classifier.classify_array(bold).label == mnist.y_test[index]
+
+
+def test_boxes_of_a_long_strip_lie_on_their_digits(classifier, mnist, read_right):
+    digits = [255 - mnist.x_test[read_right[d][0]] for d in (2, 0, 2, 6, 1)]
+    strip = np.full((90, 1800), 255, np.uint8)
+    lefts = [60, 420, 780, 1140, 1500]
+    for left, digit in zip(lefts, digits, strict=True):
+        strip[5:89, left : left + 84] = cv2.resize(digit, (84, 84))
+    reading = classifier.read_number(strip)
+    assert reading.text == "20261"
+    for left, digit in zip(lefts, reading.digits, strict=True):
+        x, _, w, _ = digit.box
+        assert left - 4 <= x and x + w <= left + 84 + 4
