@@ -68,7 +68,7 @@ def _classify_chunk(
             if debug_dir is not None:
                 from .debug import write_debug
 
-                name = f"{index:04d}-{item.stem}"
+                name = f"{index:04d}-{item.stem[:80]}"  # file systems limit names to 255 bytes
                 write_debug(gray, classifier.settings, debug_dir, name, number=reading)
             if reading is not None:
                 outcomes.append(FileResult(path=str(item), number=reading))

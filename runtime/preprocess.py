@@ -31,6 +31,8 @@ from .sidecar import PreprocessSettings
 # Pillow's own guard against decompression bombs (about 179 megapixels by default) stays on;
 # an image above it is reported as an input error, not read.
 MIN_CONTRAST = 24  # grey levels between an MNIST-like input's background and its ink
+FLATTEST = 3.0  # a mark wider than this times its height is a dash or a line, not a digit
+TINIEST = 15  # px tall (in the picture); smaller marks are dots, unless the picture is tiny
 
 
 @dataclass(frozen=True)
@@ -130,9 +132,17 @@ def _as_gray(gray: np.ndarray) -> np.ndarray:
     gray = np.asarray(gray)
     if gray.ndim != 2 or gray.size == 0:
         raise InputError(f"expected a 2-D grayscale image, got an array of shape {gray.shape}")
-    if gray.dtype != np.uint8:
-        gray = np.clip(np.nan_to_num(gray.astype(np.float64)), 0, 255).astype(np.uint8)
-    return gray
+    if gray.dtype == np.uint8:
+        return gray
+    # Other arrays keep their meaning: bool masks and floats in [0, 1] are scaled to 0-255,
+    # 16-bit frames (10-, 12-, 14-bit sensors) by their own range; anything else is clipped.
+    values = np.nan_to_num(gray.astype(np.float64))
+    top = float(values.max())
+    if gray.dtype == np.bool_ or (np.issubdtype(gray.dtype, np.floating) and 0 < top <= 1.0):
+        values = values * 255.0
+    elif np.issubdtype(gray.dtype, np.integer) and top > 255:
+        values = values * (255.0 / top)
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
 def model_input(crop: np.ndarray, settings: PreprocessSettings) -> np.ndarray:
@@ -155,7 +165,14 @@ def preprocess_gray(
     from .photo import find_digit  # OpenCV: imported only for pictures that need it
 
     found = find_digit(gray)
-    return NO_INK if found is None else model_input(found.crop, settings)
+    if found is None:
+        return NO_INK
+    _, _, width, height = found.box
+    if width > FLATTEST * height:
+        return NoDigit("no digit: the mark found is a dash or a line, too flat for a digit")
+    if height < TINIEST and height < gray.shape[0] / 4:
+        return NoDigit("no digit: the mark found is a dot or a speck, too small for a digit")
+    return model_input(found.crop, settings)
 
 
 Box = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels

@@ -707,3 +707,33 @@ def test_boxes_of_a_long_strip_lie_on_their_digits(classifier, mnist, read_right
     for left, digit in zip(lefts, reading.digits, strict=True):
         x, _, w, _ = digit.box
         assert left - 4 <= x and x + w <= left + 84 + 4
+
+
+@pytest.mark.parametrize(
+    ("draw", "reason"),
+    [
+        (lambda page: cv2.line(page, (250, 240), (390, 240), 0, 6), "too flat for a digit"),
+        (lambda page: cv2.circle(page, (320, 240), 6, 0, -1), "too small for a digit"),
+    ],
+    ids=["dash", "dot"],
+)
+def test_a_stray_mark_is_not_a_digit(classifier, draw, reason):
+    page = np.full((480, 640), 240, np.uint8)
+    draw(page)
+    prediction = classifier.classify_array(page)
+    assert prediction.label is None and reason in prediction.reason
+
+
+def test_arrays_of_other_types_keep_their_meaning(classifier, mnist, read_right):
+    index = read_right[7][0]
+    digit, label = mnist.x_test[index], int(mnist.y_test[index])
+    for array in (digit / 255.0, digit > 100, digit.astype(np.uint16) * 16, digit.astype(np.int64)):
+        assert classifier.classify_array(array).label == label, array.dtype
+
+
+def test_a_very_long_file_name_does_not_stop_the_debug_dir(classifier, mnist, tmp_path):
+    path = tmp_path / ("d" * 240 + ".png")
+    Image.fromarray(255 - mnist.x_test[0]).resize((112, 112)).save(path)
+    results = list(classify_paths(classifier, [str(path)], debug_dir=tmp_path / "debug"))
+    assert results[0].ok and results[0].prediction.label == mnist.y_test[0]
+    assert len(list((tmp_path / "debug").iterdir())) == 5

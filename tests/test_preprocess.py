@@ -44,7 +44,7 @@ def draw(shape: str, *, mode: str = "L", bg=255, ink=0, size=None) -> Image.Imag
         pen.line([(50, 60), (190, 60)], fill=ink, width=22)
         pen.line([(185, 60), (90, 270)], fill=ink, width=22)
     elif shape == "bar":
-        pen.rectangle([40, 110, 360, 190], fill=ink)
+        pen.rectangle([40, 90, 360, 210], fill=ink)  # wide, but not dash-flat (< 3:1)
     else:
         raise ValueError(shape)
     return image
