@@ -226,7 +226,8 @@ def train(
                 y_train.astype(np.int64),
                 batch_size=config.batch_size,
                 seed=config.seed + initial_epoch,
-            )
+            ),
+            "shuffle": False,  # the dataset shuffles itself, every epoch
         }
     else:
         inputs = {
