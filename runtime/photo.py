@@ -98,9 +98,10 @@ def ink_map(gray: np.ndarray, small: np.ndarray | None = None) -> np.ndarray:
 
 def ink_mask(ink: np.ndarray) -> np.ndarray:
     """Binary mask (uint8 0/1) of confident ink: Otsu's threshold, never below MIN_INK."""
-    otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    _, mask = cv2.threshold(ink, max(otsu, MIN_INK * 255), 1, cv2.THRESH_BINARY)
-    return mask
+    otsu, mask = cv2.threshold(ink, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if otsu < MIN_INK * 255:  # a faint picture: Otsu splits paper texture; use the floor
+        _, mask = cv2.threshold(ink, MIN_INK * 255, 1, cv2.THRESH_BINARY)
+    return np.asarray(mask, dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,8 @@ def remove_lines(mask: np.ndarray) -> np.ndarray:
     length = round(max(height, width) * LINE_LENGTH)
     thin = max(3, round(min(height, width) * LINE_THICKNESS))
     # Fast path: a line needs a row (column) holding that much ink; most pictures have none.
-    rows_ink = int(mask.sum(axis=1, dtype=np.int32).max())
-    columns_ink = int(mask.sum(axis=0, dtype=np.int32).max())
+    rows_ink = int(cv2.reduce(mask, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).max())
+    columns_ink = int(cv2.reduce(mask, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).max())
     lines: np.ndarray = np.zeros_like(mask)
     for possible, run, across in (
         (rows_ink >= length, (length, 1), (1, thin)),
