@@ -2,8 +2,10 @@
 
     .venv/bin/python examples/generate.py
 
-One 28x28 test digit per class, as MNIST stores them (light ink on black), and the same
-kind of digit scanned dark-on-light on a larger page, to show the polarity and crop steps.
+One 28x28 test digit per class, as MNIST stores them (light ink on black): the first of its
+class that the shipped model reads right (the examples show the steps at work; the model's
+0.6 % of test errors are in `mistakes.png` of a run); and the same kind of digit drawn
+dark-on-light on a larger page, to show the polarity and crop steps.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from edge_digits.runtime import Classifier
 from edge_digits.runtime.data import load_mnist
 from PIL import Image
 
@@ -19,8 +22,11 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     mnist = load_mnist()
+    read = Classifier().predict(mnist.x_test[:1000] / 255.0).argmax(axis=1)
+    for path in HERE.glob("mnist_test_*.png"):
+        path.unlink()
     for digit in range(10):
-        index = int(np.flatnonzero(mnist.y_test == digit)[0])
+        index = int(np.flatnonzero((mnist.y_test[:1000] == digit) & (read == digit))[0])
         Image.fromarray(mnist.x_test[index]).save(HERE / f"mnist_test_{index:04d}_label{digit}.png")
     # A test "7" enlarged and drawn dark on a light grey page, off centre.
     page = np.full((240, 320), 228, dtype=np.uint8)

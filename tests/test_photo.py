@@ -27,7 +27,7 @@ from PIL import Image
 
 # One MNIST test digit per class (index by label) that the model reads right as a plain array
 # (checked by `test_chosen_digits_are_read_right_as_arrays`).
-CHOSEN = (3, 2, 1, 18, 4, 8, 11, 0, 61, 7)
+CHOSEN = (3, 2, 1, 30, 4, 8, 11, 0, 61, 7)
 MAX_MISSES = 1  # per style, out of the ten chosen digits: these are realistic inputs
 SHEET = Path(__file__).parents[2] / "shared/realdigits/sheet_example_raw.jpg"
 
