@@ -28,7 +28,7 @@ import numpy as np
 
 WORK_SIDE = 800  # longer side, in pixels, at which pictures are analysed
 MIN_INK = 0.10  # ink strength below which a pixel is never ink (paper texture, noise)
-MIN_CONTRAST = 0.2  # the strongest ink must reach this, or there is no digit
+MIN_STRENGTH = 0.2  # a digit's strong strokes must reach this ink strength (0-1)
 LINE_LENGTH = 0.6  # ruled lines run at least this fraction of the picture's longer side
 LINE_MIN_SIDE = 100  # pictures smaller than this (longer side, px) are close crops: no lines
 LINE_THICKNESS = 0.01  # and are thinner than this fraction of its shorter side (>= 3 px)
@@ -76,9 +76,8 @@ def ink_is_dark(small: np.ndarray) -> bool:
     return background - float(small.min()) >= float(small.max()) - background
 
 
-def ink_map(gray: np.ndarray, small: np.ndarray | None = None) -> np.ndarray:
+def ink_map(gray: np.ndarray, small: np.ndarray) -> np.ndarray:
     """uint8 picture -> uint8 ink strength (0 = paper, 255 = full ink), bright ink on black."""
-    small = _quarter(gray) if small is None else small
     if not ink_is_dark(small):
         gray, small = 255 - gray, 255 - small  # light ink on a dark ground: make it dark
     # The paper's brightness everywhere: a closing wider than any stroke erases the ink.
@@ -204,20 +203,14 @@ def _stats(
     ids = labels[ys, xs]
     order = np.argsort(ids, kind="stable")
     ids, ys, xs = ids[order], ys[order], xs[order]
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if ids.size else np.zeros(0, int)
-    stats = [(0, 0, 0, 0, 0)] * count  # label 0, the background, and any label without pixels
-    if starts.size:
-        x0, x1 = np.minimum.reduceat(xs, starts), np.maximum.reduceat(xs, starts)
-        y0, y1 = np.minimum.reduceat(ys, starts), np.maximum.reduceat(ys, starts)
-        areas = np.diff(np.r_[starts, ids.size])
-        for k, label in enumerate(ids[starts]):
-            stats[int(label)] = (
-                int(x0[k]),
-                int(y0[k]),
-                int(x1[k] - x0[k] + 1),
-                int(y1[k] - y0[k] + 1),
-                int(areas[k]),
-            )
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])  # each label's first pixel
+    x0, x1 = np.minimum.reduceat(xs, starts), np.maximum.reduceat(xs, starts)
+    y0, y1 = np.minimum.reduceat(ys, starts), np.maximum.reduceat(ys, starts)
+    areas = np.diff(np.r_[starts, ids.size])
+    stats = [(0, 0, 0, 0, 0)] * count  # label 0 is the background
+    for k, label in enumerate(ids[starts]):
+        width, height = int(x1[k] - x0[k] + 1), int(y1[k] - y0[k] + 1)
+        stats[int(label)] = (int(x0[k]), int(y0[k]), width, height, int(areas[k]))
     return stats
 
 
@@ -286,7 +279,7 @@ def crop_blobs(
     keep = cv2.dilate(strokes, np.ones((3, 3), np.uint8))
     crop = analysed.ink[y : y + h, x : x + w].astype(np.float32) * (keep / np.float32(255))
     strong = float(np.percentile(crop[region], 90))
-    if strong < MIN_CONTRAST:
+    if strong < MIN_STRENGTH:
         return None  # only faint texture or noise passed the threshold
     crop = normalise_strokes(np.clip(crop / strong, 0.0, 1.0), strokes)
     fx, fy = analysed.scale

@@ -81,11 +81,7 @@ def load_gray(path: Path) -> np.ndarray:
 def pil_to_gray(image: Image.Image) -> np.ndarray:
     """Any Pillow image to uint8 grayscale, transparency composited over white."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        top = values.max() if values.size else 0.0
-        # 16-bit files often hold 10-, 12- or 14-bit scans: scale by what is there, not 65535.
-        scale = 255.0 / top if top > 255 else 1.0
-        return np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+        return _as_gray(np.asarray(image))  # 16-bit, 32-bit and float: scaled by their range
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -134,13 +130,14 @@ def _as_gray(gray: np.ndarray) -> np.ndarray:
         raise InputError(f"expected a 2-D grayscale image, got an array of shape {gray.shape}")
     if gray.dtype == np.uint8:
         return gray
-    # Other arrays keep their meaning: bool masks and floats in [0, 1] are scaled to 0-255,
-    # 16-bit frames (10-, 12-, 14-bit sensors) by their own range; anything else is clipped.
+    # Other arrays keep their meaning: bool masks and floats in [0, 1] are scaled to 0-255;
+    # wider values (16-bit files and frames often hold 10-, 12- or 14-bit data) by their own
+    # range, not by 65535; negative values are clipped.
     values = np.nan_to_num(gray.astype(np.float64))
     top = float(values.max())
     if gray.dtype == np.bool_ or (np.issubdtype(gray.dtype, np.floating) and 0 < top <= 1.0):
         values = values * 255.0
-    elif np.issubdtype(gray.dtype, np.integer) and top > 255:
+    elif top > 255:
         values = values * (255.0 / top)
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
