@@ -1,0 +1,64 @@
+"""Batch-1 latency of a model on one thread: the interpreter driven by hand, and through
+edge-digits' Classifier (quantisation, checks, dequantisation included).
+
+    .venv/bin/python benchmarks/latency.py [--model M] [--runs 3000] [--threads 1]
+
+Prints p50/p90/p99 in microseconds after a warm-up; the ratio Classifier / interpreter is the
+wrapper's overhead. (The full suite, `edge-digits bench`, is issue 5.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge_digits.runtime import Classifier, ClassifierOptions
+
+
+def percentiles(times: list[float]) -> dict[str, float]:
+    return {f"p{q}": float(np.percentile(times, q) * 1e6) for q in (50, 90, 99)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--runs", type=int, default=3000)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    classifier = Classifier(ClassifierOptions(model=args.model, num_threads=args.threads))
+    image = np.random.default_rng(0).random((1, 28, 28), dtype=np.float32)
+    interpreter, index = classifier._interpreter, classifier.input_details["index"]
+    tensor = classifier._quantize(image[..., None])
+
+    def by_hand() -> None:
+        interpreter.set_tensor(index, tensor)
+        interpreter.invoke()
+
+    results = {}
+    for name, call in (
+        ("interpreter", by_hand),
+        ("Classifier.predict", lambda: classifier.predict(image)),
+    ):
+        for _ in range(300):  # warm-up
+            call()
+        times = []
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        results[name] = percentiles(times)
+    results["model"] = str(classifier.model_path.name)
+    results["size_bytes"] = classifier.model_path.stat().st_size
+    results["backend"] = classifier.backend
+    results["overhead_p50"] = results["Classifier.predict"]["p50"] / results["interpreter"]["p50"]
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
