@@ -20,10 +20,10 @@ from .training import TrainConfig, train
 
 RECIPE = TrainConfig(
     arch="edge",
-    epochs=20,
+    epochs=30,
     batch_size=128,
     seed=0,
-    patience=20,
+    patience=30,
     augment=True,
     out=Path("runs/default"),
 )
