@@ -53,7 +53,7 @@ class Backend(str, Enum):
 
 
 @contextmanager
-def _user_errors() -> Iterator[None]:
+def _user_errors(interrupted: str = "interrupted") -> Iterator[None]:
     """Map library errors to one line on stderr and their documented exit codes."""
     with warnings.catch_warnings():
         warnings.simplefilter("always", EdgeDigitsWarning)
@@ -72,7 +72,7 @@ def _user_errors() -> Iterator[None]:
             err.print(f"error: {error}")
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
-            err.print("interrupted")
+            err.print(interrupted)
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
@@ -184,7 +184,10 @@ def train(
     data_path: DataOption = None,
 ) -> None:
     """Train a model on MNIST; write model.keras, history.json and run.json to --out."""
-    with _user_errors():
+    resume_hint = (
+        f"interrupted; `edge-digits train --resume --out {out_dir}` continues from the last epoch"
+    )
+    with _user_errors(resume_hint):
         training = _heavy(lambda: __import__("edge_digits.train.training", fromlist=["x"]), "train")
         config = training.TrainConfig(
             arch=arch, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,

@@ -243,3 +243,18 @@ def test_a_glob_of_folders_classifies_their_images(invoke, digit_pngs, tmp_path)
     result = invoke("classify", str(tmp_path / "set*"))
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 2
     assert invoke("classify", "").exit_code == 1
+
+
+@pytest.mark.train
+def test_ctrl_c_during_training_says_how_to_resume(invoke, monkeypatch, tmp_path):
+    import edge_digits.train.training as training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train", interrupted)
+    result = invoke("train", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 130
+    assert result.stderr.strip() == (
+        f"interrupted; `edge-digits train --resume --out {tmp_path / 'run'}` continues from the last epoch"
+    )
