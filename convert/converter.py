@@ -156,6 +156,7 @@ def convert(
 
     # Calibration images come from the training split only, never from the test set.
     calibration_images = _pick(mnist.x_train, calibration, seed)
+    keras_sha256, versions = sha256_file(Path(model_path)), _versions()  # the same for every file
     rows = []
     for precision in dict.fromkeys(precisions):  # keep the order, drop repeats
         echo(f"converting to {precision}")
@@ -164,9 +165,10 @@ def convert(
         details = {
             "architecture": str(record.get("architecture") or model.name),
             "training_data_sha256": str(record.get("training_data_sha256") or mnist.digest),
+            "versions": versions,
             "provenance": {
                 "keras_model": str(model_path),
-                "keras_model_sha256": sha256_file(Path(model_path)),
+                "keras_model_sha256": keras_sha256,
                 "calibration_images": len(calibration_images) if precision == "int8" else 0,
                 "training": record.get("config", {}),
                 **(provenance or {}),
@@ -216,6 +218,5 @@ def _sidecar(content: bytes, origin: str, precision: str, details: dict[str, Any
         input_quantization=_quantization(inputs),
         output_quantization=_quantization(outputs),
         preprocessing=PreprocessSettings(),
-        versions=_versions(),
         **details,
     )
