@@ -154,3 +154,49 @@ def row(digits: list[np.ndarray], rng: Rng) -> np.ndarray:
         left += alpha.shape[1] + gap
     page *= _lighting(page.shape[:2], rng)[..., None]
     return _camera(page, rng, blur=(0.3, 0.9), noise=(1, 4), quality=(70, 95))
+
+
+def scene(
+    digit: np.ndarray | None,
+    rng: Rng,
+    *,
+    size: tuple[int, int] = (640, 480),
+    height: int = 150,
+    offset: tuple[int, int] = (0, 0),
+) -> np.ndarray:
+    """One BGR camera frame: a digit (or none) dark on a lit page near the middle, shifted by
+    `offset` (hand or camera motion), with sensor noise: what a Pi camera sees of a sheet."""
+    width, frame_height = size
+    page = np.ones((frame_height, width, 3), np.float32) * np.array([205.0, 212.0, 218.0])
+    if digit is not None:
+        alpha = _digit_alpha(digit, height, 0.0)
+        top = (frame_height - alpha.shape[0]) // 2 + offset[1]
+        left = (width - alpha.shape[1]) // 2 + offset[0]
+        _paste(page, alpha, top, left, np.array([40.0, 35.0, 30.0]))
+    ys = np.linspace(0.9, 1.0, frame_height, dtype=np.float32)[:, None, None]
+    page = page * ys + rng.normal(0, 4, page.shape)
+    return np.clip(page, 0, 255).astype(np.uint8)
+
+
+def write_video(
+    path: str,
+    plan: list[tuple[np.ndarray | None, int]],
+    *,
+    seed: int = 0,
+    fps: float = 30.0,
+    size: tuple[int, int] = (640, 480),
+) -> int:
+    """An MJPG .avi of `plan`: each (digit or None, frames) held for that many frames while
+    it drifts a few pixels, as a hand-held sheet does. Returns the number of frames written."""
+    rng = np.random.default_rng(seed)
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {path}")
+    count = 0
+    for digit, frames in plan:
+        for step in range(frames):
+            drift = (int(6 * np.sin(step / 3)), int(4 * np.cos(step / 4)))
+            writer.write(scene(digit, rng, size=size, offset=drift))
+            count += 1
+    writer.release()
+    return count

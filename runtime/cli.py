@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -334,6 +335,115 @@ def _describe(result: Any, top_k: int) -> str:
     if top_k == 1:
         return f"{prediction.label} ({prediction.score:.3f})"
     return ", ".join(f"{label} ({score:.3f})" for label, score in prediction.top_k)
+
+
+class _Terminated(Exception):
+    """SIGTERM (systemd or docker stopping the service): stop cleanly, like the end of a video."""
+
+
+@app.command()
+def camera(
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            "-s",
+            help="Camera index (0), picamera, a video file, a stream URL or a folder of images.",
+        ),
+    ] = "0",
+    roi: Annotated[
+        str | None,
+        typer.Option(help="Region to read, x,y,width,height in pixels (default: centred square)."),
+    ] = None,
+    number: Annotated[
+        bool, typer.Option("--number", help="Read several digits (rows of them).")
+    ] = False,
+    stable: Annotated[
+        int, typer.Option(min=1, help="Frames in a row that must agree before a reading.")
+    ] = 3,
+    min_score: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Frames scoring below this do not count.")
+    ] = 0.8,
+    width: Annotated[
+        int | None, typer.Option(min=16, help="Ask the camera for this width.")
+    ] = None,
+    height: Annotated[
+        int | None, typer.Option(min=16, help="Ask the camera for this height.")
+    ] = None,
+    max_fps: Annotated[
+        float | None, typer.Option(min=0.1, help="Read at most this many frames a second.")
+    ] = None,
+    show: Annotated[bool, typer.Option("--show", help="Open a window with the live view.")] = False,
+    serve: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve the live view as a web page on PORT or HOST:PORT (default host: localhost)."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds without a frame before a camera counts as gone.")
+    ] = 5.0,
+    model: ModelOption = None,
+    threads: ThreadsOption = None,
+    backend: BackendOption = None,
+) -> None:
+    """Read digits from a camera, video or folder; print each steady reading as a JSON line.
+
+    A value is reported once it has been read in --stable frames in a row, each scoring at
+    least --min-score, and again only when it changes (taking the digit away reports null).
+    Ends at the end of a video or folder, on Ctrl-C (exit 130) or SIGTERM (exit 0), with a
+    one-line summary on stderr. Exit 7 when the source cannot be opened or stops."""
+    import signal
+
+    from .camera import CameraOptions, Sink, Summary, parse_roi, watch
+    from .classifier import Classifier, ClassifierOptions
+    from .frames import open_source
+    from .sinks import JsonLines, Window
+
+    summary: Summary | None = None
+    sinks: list[Sink] = []
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    with _user_errors():
+        options = CameraOptions(
+            roi=parse_roi(roi) if roi else None, number=number, stable_frames=stable,
+            min_score=min_score,
+        )  # fmt: skip
+        classifier = Classifier(
+            ClassifierOptions(
+                model=model, num_threads=threads, backend=backend.value if backend else None
+            )
+        )
+        sinks.append(JsonLines(number=number))
+        window = Window() if show else None
+        if window is not None:
+            sinks.append(window)
+        if serve is not None:
+            from .serve import LiveServer, parse_address
+
+            host, port = parse_address(serve)
+            server = LiveServer(host, port, number=number)
+            sinks.append(server)
+            err.print(f"serving the live view on {server.url}")
+        previous = signal.signal(signal.SIGTERM, terminate)
+        try:
+            with open_source(source, width=width, height=height, timeout=timeout) as frames:
+                summary = Summary()
+                watch(
+                    frames, classifier, options, sinks, summary=summary, max_fps=max_fps,
+                    should_stop=lambda: window is not None and window.stopped,
+                )  # fmt: skip
+        except _Terminated:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            for sink in sinks:
+                sink.close()
+            if summary is not None:
+                summary.ended = summary.ended or time.monotonic()
+                err.print(f"camera: {summary.line()}")
 
 
 @app.command()

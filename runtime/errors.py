@@ -49,5 +49,11 @@ class OutputError(EdgeDigitsError):
     exit_code = 6
 
 
+class CameraError(EdgeDigitsError):
+    """A camera, video or stream cannot be opened, or stopped delivering frames."""
+
+    exit_code = 7
+
+
 class EdgeDigitsWarning(UserWarning):
     """Something worth telling the user that does not stop the work (e.g. a model without sidecar)."""

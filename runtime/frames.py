@@ -1,0 +1,322 @@
+"""Frame sources for `edge-digits camera`: one interface over cameras, videos, streams, folders.
+
+    with open_source("0") as source:           # or "picamera", "clip.avi", "rtsp://...", "shots/"
+        for frame in source:
+            frame.index, frame.time, frame.image   # 0, 0.0, uint8 (H, W, 3) BGR or (H, W) gray
+
+A source is an iterator of `Frame`s that ends when a video or folder ends, and raises
+`CameraError` when a camera or stream cannot be opened or stops delivering frames. Live
+sources (cameras, streams) are read by a thread that keeps only the newest frame, so a slow
+consumer always sees the present instead of a growing backlog, and a camera that hangs
+(an unplugged USB webcam can block `read()` for ever) ends in an error after `timeout`
+seconds instead of a hung process. Picamera2 is imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .errors import CameraError, EdgeDigitsWarning, InputError, MissingDependencyError
+from .preprocess import load_gray
+from .sources import IMAGE_SUFFIXES, Unmatched, expand_paths
+
+FRAME_TIMEOUT = 5.0  # seconds a live source may go without a frame before it counts as gone
+STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
+PICAMERA_HINT = (
+    "on Raspberry Pi OS: sudo apt install python3-picamera2, and create the venv with "
+    "`python3 -m venv --system-site-packages` so it can see the system's Picamera2"
+)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One picture from a source: its position, its time in seconds, and its pixels.
+
+    `time` is the video's own timestamp for video files, and seconds since the source opened
+    for cameras, streams and folders. `image` is uint8 BGR (H, W, 3) or grayscale (H, W)."""
+
+    index: int
+    time: float
+    image: np.ndarray
+
+
+class FrameSource:
+    """Base of all sources: iterate for frames, `close()` (or `with`) to release the device."""
+
+    name: str = "source"
+    live: bool = False  # a camera or stream (frames keep coming), not a file that ends
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the device or file; safe to call twice."""
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_source(
+    spec: str,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    timeout: float = FRAME_TIMEOUT,
+) -> FrameSource:
+    """`--source` -> a FrameSource: a camera index, `picamera`, a stream URL, a video file,
+    a folder of images or one image. `width`/`height` ask a camera for that frame size."""
+    if spec.isdigit():
+        return OpenCVSource(int(spec), live=True, width=width, height=height, timeout=timeout)
+    if spec.lower() in ("picamera", "picamera2"):
+        return PicameraSource(width=width or 640, height=height or 480, timeout=timeout)
+    if spec.lower().startswith(STREAM_PREFIXES):
+        return OpenCVSource(spec, live=True, timeout=timeout)
+    path = Path(spec)
+    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+        return FolderSource(path)
+    if path.is_file():
+        return OpenCVSource(str(path), live=False)
+    raise CameraError(
+        f"{spec}: no such camera, file or folder; --source takes a camera index (0), picamera, "
+        "a video file, a stream URL (rtsp://, http://) or a folder of images"
+    )
+
+
+class OpenCVSource(FrameSource):
+    """A camera index, video file or stream URL through OpenCV's VideoCapture."""
+
+    def __init__(
+        self,
+        target: int | str,
+        *,
+        live: bool,
+        width: int | None = None,
+        height: int | None = None,
+        timeout: float = FRAME_TIMEOUT,
+    ) -> None:
+        self.name = f"camera {target}" if isinstance(target, int) else str(target)
+        self.live = live
+        self.timeout = timeout
+        self._capture = _open_capture(target, self.name, timeout)
+        if isinstance(target, int):  # a camera: ask for the size (it may pick the nearest)
+            if width:
+                self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+            if height:
+                self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+
+    def _read(self) -> Iterator[tuple[float | None, np.ndarray]]:
+        misses = 0
+        while True:
+            ok, image = self._capture.read()
+            if ok and image is not None and image.size:
+                misses = 0
+                position = self._capture.get(cv2.CAP_PROP_POS_MSEC) if not self.live else None
+                yield (position / 1000.0 if position is not None else None), image
+                continue
+            if not self.live:
+                return  # the end of the video
+            misses += 1  # a camera may drop a frame now and then; many in a row: it is gone
+            if misses >= 10:
+                raise CameraError(
+                    f"{self.name}: stopped delivering frames (disconnected?); check the cable "
+                    "or the stream, then start again"
+                )
+            time.sleep(0.05)
+
+    def __iter__(self) -> Iterator[Frame]:
+        frames = _numbered(self._read())
+        return _newest(frames, self.name, self.timeout) if self.live else frames
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+def _open_capture(target: int | str, name: str, timeout: float) -> Any:
+    # OpenCV logs every backend it tried on stderr ("can't open camera by index", FFMPEG
+    # exceptions), and FFmpeg its own ("Connection refused"): the one-line error below says
+    # it better. OpenCV's level is restored after; OPENCV_FFMPEG_LOGLEVEL set by a user wins.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        if isinstance(target, str) and target.lower().startswith(STREAM_PREFIXES):
+            milliseconds = int(timeout * 1000)
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds]
+            params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds]
+            capture = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+        else:
+            capture = cv2.VideoCapture(target)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    if not capture.isOpened():
+        capture.release()
+        what = "camera" if isinstance(target, int) else "video or stream"
+        raise CameraError(
+            f"{name}: cannot open this {what}; check that it exists, is not used by another "
+            "program, and that OpenCV can decode it"
+        )
+    return capture
+
+
+class PicameraSource(FrameSource):
+    """The Raspberry Pi camera module through Picamera2 (libcamera; Raspberry Pi OS Bookworm).
+
+    OpenCV cannot open the CSI camera on the libcamera stack, so Picamera2 is the way in.
+    Frames are asked for as "RGB888", which Picamera2 lays out B, G, R: OpenCV's order."""
+
+    live = True
+    name = "picamera"
+
+    def __init__(self, *, width: int, height: int, timeout: float = FRAME_TIMEOUT) -> None:
+        try:
+            from picamera2 import Picamera2  # type: ignore[import-not-found]
+        except ImportError:
+            raise MissingDependencyError(
+                f"--source picamera needs Picamera2, which cannot be imported; {PICAMERA_HINT}"
+            ) from None
+        self.timeout = timeout
+        try:
+            self._camera = Picamera2()
+            config = self._camera.create_video_configuration(
+                main={"size": (width, height), "format": "RGB888"}
+            )
+            self._camera.configure(config)
+            self._camera.start()
+        except Exception as error:  # libcamera raises many kinds; all mean the same
+            raise CameraError(
+                f"picamera: cannot open the camera module ({' '.join(str(error).split())}); "
+                "check the ribbon cable and that no other program uses the camera"
+            ) from None
+
+    def _read(self) -> Iterator[tuple[float | None, np.ndarray]]:
+        while True:
+            try:
+                image = self._camera.capture_array("main")
+            except Exception as error:
+                raise CameraError(
+                    f"picamera: stopped delivering frames ({' '.join(str(error).split())})"
+                ) from None
+            if image is None or not getattr(image, "size", 0):
+                raise CameraError("picamera: delivered an empty frame; check the camera")
+            yield None, np.asarray(image)[..., :3]
+
+    def __iter__(self) -> Iterator[Frame]:
+        return _newest(_numbered(self._read()), self.name, self.timeout)
+
+    def close(self) -> None:
+        camera = getattr(self, "_camera", None)
+        if camera is not None:
+            self._camera = None
+            try:
+                camera.stop()
+            finally:
+                camera.close()
+
+
+class FolderSource(FrameSource):
+    """The image files of a folder (sorted, recursively) or one image, as frames.
+
+    A file that cannot be read is skipped with a warning; the others are still read."""
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
+        self._items = expand_paths([path])
+        if all(isinstance(item, Unmatched) for item in self._items):
+            first = self._items[0]
+            assert isinstance(first, Unmatched)
+            raise CameraError(first.message)
+
+    def _read(self) -> Iterator[tuple[float | None, np.ndarray]]:
+        for item in self._items:
+            if isinstance(item, Unmatched):
+                continue
+            try:
+                yield None, load_gray(item)
+            except InputError as error:
+                warnings.warn(f"{error} (skipped)", EdgeDigitsWarning, stacklevel=2)
+
+    def __iter__(self) -> Iterator[Frame]:
+        return _numbered(self._read())
+
+
+def _numbered(images: Iterator[tuple[float | None, np.ndarray]]) -> Iterator[Frame]:
+    """Number frames from 0; frames without their own timestamp get seconds since the start."""
+    start = time.monotonic()
+    for index, (stamp, image) in enumerate(images):
+        yield Frame(index, stamp if stamp is not None else time.monotonic() - start, image)
+
+
+class _Newest:
+    """The newest frame from a reader thread, or the error that stopped it."""
+
+    def __init__(self) -> None:
+        self.condition = threading.Condition()
+        self.frame: Frame | None = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.stop = False
+
+
+def _newest(frames: Iterator[Frame], name: str, timeout: float) -> Iterator[Frame]:
+    """Read `frames` on a thread, keep only the newest; raise CameraError after `timeout`
+    seconds without one. The thread is a daemon: a capture stuck in a driver call cannot
+    keep the process alive."""
+    state = _Newest()
+
+    def read() -> None:
+        try:
+            for frame in frames:
+                with state.condition:
+                    if state.stop:
+                        return
+                    state.frame = frame
+                    state.condition.notify()
+        except BaseException as error:  # handed over to the consumer
+            with state.condition:
+                state.error = error
+        finally:
+            with state.condition:
+                state.done = True
+                state.condition.notify()
+
+    thread = threading.Thread(target=read, name=f"edge-digits {name}", daemon=True)
+    thread.start()
+    try:
+        while True:
+            with state.condition:
+                ready = state.condition.wait_for(
+                    lambda: state.frame is not None or state.done, timeout
+                )
+                if not ready:
+                    raise CameraError(
+                        f"{name}: no frame for {timeout:g} s (disconnected or frozen?); "
+                        "check the camera or the stream, then start again"
+                    )
+                frame, state.frame = state.frame, None
+                if frame is None:  # done, nothing left
+                    if state.error is not None:
+                        raise state.error
+                    return
+            yield frame
+    finally:
+        with state.condition:
+            state.stop = True
