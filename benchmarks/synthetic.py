@@ -185,6 +185,7 @@ def write_video(
     seed: int = 0,
     fps: float = 30.0,
     size: tuple[int, int] = (640, 480),
+    height: int = 150,
 ) -> int:
     """An MJPG .avi of `plan`: each (digit or None, frames) held for that many frames while
     it drifts a few pixels, as a hand-held sheet does. Returns the number of frames written."""
@@ -196,7 +197,7 @@ def write_video(
     for digit, frames in plan:
         for step in range(frames):
             drift = (int(6 * np.sin(step / 3)), int(4 * np.cos(step / 4)))
-            writer.write(scene(digit, rng, size=size, offset=drift))
+            writer.write(scene(digit, rng, size=size, height=height, offset=drift))
             count += 1
     writer.release()
     return count

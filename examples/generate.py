@@ -5,11 +5,13 @@
 One 28x28 test digit per class, as MNIST stores them (light ink on black): the first of its
 class that the shipped model reads right (the examples show the steps at work; the model's
 0.6 % of test errors are in `mistakes.png` of a run); and the same kind of digit drawn
-dark-on-light on a larger page, to show the polarity and crop steps.
+dark-on-light on a larger page, to show the polarity and crop steps; and a short video of
+three of those digits held in front of a camera, for `edge-digits camera`.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,8 @@ from edge_digits.runtime.data import load_mnist
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "benchmarks"))
+from synthetic import write_video  # noqa: E402 - the benchmarks' renderer, not a package
 
 
 def main() -> None:
@@ -33,6 +37,10 @@ def main() -> None:
     digit = Image.fromarray(255 - mnist.x_test[0]).resize((120, 120), Image.Resampling.BICUBIC)
     page[40:160, 150:270] = np.minimum(page[40:160, 150:270], np.asarray(digit))
     Image.fromarray(page).save(HERE / "page_label7.png")
+    # 7, then nothing, then 2, then 1, each held about half a second (12 fps), drifting.
+    digits = {label: mnist.x_test[index] for index, label in ((0, 7), (1, 2), (2, 1))}
+    plan = [(None, 4), (digits[7], 8), (None, 5), (digits[2], 8), (digits[1], 8)]
+    write_video(str(HERE / "camera_7_2_1.avi"), plan, fps=12.0, size=(320, 240), height=80)
 
 
 if __name__ == "__main__":
