@@ -8,7 +8,7 @@ VENV_LEGACY := .venv-tflite214
 BIN_LEGACY := $(VENV_LEGACY)/bin
 DEMO := runs/demo
 
-.PHONY: install install-legacy demo test lint typecheck pytest pytest-legacy default-model clean
+.PHONY: install install-legacy demo test lint typecheck pytest pytest-legacy pi-wheels default-model clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -48,7 +48,18 @@ pytest: install
 pytest-legacy: install-legacy
 	EDGE_DIGITS_BACKEND=tflite-runtime $(BIN_LEGACY)/pytest -m "not train" -p no:cacheprovider
 
-test: lint typecheck pytest pytest-legacy
+# The runtime's dependencies resolve as wheels for a Raspberry Pi on 64-bit Raspberry Pi OS
+# Bookworm (aarch64, glibc 2.36, Python 3.11): downloaded, not installed. A dependency without
+# an aarch64 wheel fails here instead of on a user's Pi.
+PI_PLATFORMS := $(foreach minor,$(shell seq 17 36),--platform manylinux_2_$(minor)_aarch64)
+pi-wheels: install
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' > $(VENV)/pi-requirements.txt
+	$(BIN)/python -m pip download --quiet --only-binary=:all: $(PI_PLATFORMS) \
+		--platform manylinux2014_aarch64 --python-version 3.11 --implementation cp \
+		--dest $(VENV)/pi-wheels --requirement $(VENV)/pi-requirements.txt
+	@echo "runtime wheels for a 64-bit Pi (Python 3.11): $$(ls $(VENV)/pi-wheels | wc -l) files in $(VENV)/pi-wheels"
+
+test: lint typecheck pytest pytest-legacy pi-wheels
 
 # Rebuild the embedded default model (runtime/models/edge_int8.tflite) from scratch.
 default-model: install
