@@ -116,6 +116,7 @@ class OpenCVSource(FrameSource):
         self.name = f"camera {target}" if isinstance(target, int) else str(target)
         self.live = live
         self.timeout = timeout
+        self._reader: _NewestFrame | None = None
         self._capture = _open_capture(target, self.name, timeout)
         if isinstance(target, int):  # a camera: ask for the size (it may pick the nearest)
             if width:
@@ -144,9 +145,14 @@ class OpenCVSource(FrameSource):
 
     def __iter__(self) -> Iterator[Frame]:
         frames = _numbered(self._read())
-        return _newest(frames, self.name, self.timeout) if self.live else frames
+        if not self.live:
+            return frames
+        self._reader = _NewestFrame(frames, self.name, self.timeout)
+        return iter(self._reader)
 
     def close(self) -> None:
+        if self._reader is not None and not self._reader.stop():
+            return  # the reader is stuck in the driver: leave the device to the process exit
         self._capture.release()
 
 
@@ -155,8 +161,10 @@ def _open_capture(target: int | str, name: str, timeout: float) -> Any:
     # exceptions), and FFmpeg its own ("Connection refused"): the one-line error below says
     # it better. OpenCV's level is restored after; OPENCV_FFMPEG_LOGLEVEL set by a user wins.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    # OpenCV 5 has cv2.utils.logging; 4.x (the minimum is 4.8) only cv2.get/setLogLevel.
+    logging = getattr(cv2.utils, "logging", None) or cv2
+    level = logging.getLogLevel()
+    logging.setLogLevel(0)  # LOG_LEVEL_SILENT in both
     try:
         if isinstance(target, str) and target.lower().startswith(STREAM_PREFIXES):
             milliseconds = int(timeout * 1000)
@@ -166,7 +174,7 @@ def _open_capture(target: int | str, name: str, timeout: float) -> Any:
         else:
             capture = cv2.VideoCapture(target)
     finally:
-        cv2.utils.logging.setLogLevel(level)
+        logging.setLogLevel(level)
     if not capture.isOpened():
         capture.release()
         what = "camera" if isinstance(target, int) else "video or stream"
@@ -194,6 +202,7 @@ class PicameraSource(FrameSource):
                 f"--source picamera needs Picamera2, which cannot be imported; {PICAMERA_HINT}"
             ) from None
         self.timeout = timeout
+        self._reader: _NewestFrame | None = None
         try:
             self._camera = Picamera2()
             config = self._camera.create_video_configuration(
@@ -220,9 +229,13 @@ class PicameraSource(FrameSource):
             yield None, np.asarray(image)[..., :3]
 
     def __iter__(self) -> Iterator[Frame]:
-        return _newest(_numbered(self._read()), self.name, self.timeout)
+        self._reader = _NewestFrame(_numbered(self._read()), self.name, self.timeout)
+        return iter(self._reader)
 
     def close(self) -> None:
+        reader = getattr(self, "_reader", None)
+        if reader is not None and not reader.stop():
+            return  # the reader is stuck in libcamera: leave the camera to the process exit
         camera = getattr(self, "_camera", None)
         if camera is not None:
             self._camera = None
@@ -265,58 +278,61 @@ def _numbered(images: Iterator[tuple[float | None, np.ndarray]]) -> Iterator[Fra
         yield Frame(index, stamp if stamp is not None else time.monotonic() - start, image)
 
 
-class _Newest:
-    """The newest frame from a reader thread, or the error that stopped it."""
+class _NewestFrame:
+    """Read frames on a thread and keep only the newest; iterate for them.
 
-    def __init__(self) -> None:
-        self.condition = threading.Condition()
-        self.frame: Frame | None = None
-        self.error: BaseException | None = None
-        self.done = False
-        self.stop = False
+    Iterating raises CameraError after `timeout` seconds without a frame, and re-raises the
+    error that stopped the reader. The thread is a daemon, so a capture stuck in a driver
+    call cannot keep the process alive; `stop()` says whether the thread really ended, since
+    releasing a device another thread is still reading from can crash the process."""
 
+    def __init__(self, frames: Iterator[Frame], name: str, timeout: float) -> None:
+        self.name, self.timeout = name, timeout
+        self._condition = threading.Condition()
+        self._frame: Frame | None = None
+        self._error: BaseException | None = None
+        self._done = self._stop = False
+        self._thread = threading.Thread(
+            target=self._read, args=(frames,), name=f"edge-digits {name}", daemon=True
+        )
+        self._thread.start()
 
-def _newest(frames: Iterator[Frame], name: str, timeout: float) -> Iterator[Frame]:
-    """Read `frames` on a thread, keep only the newest; raise CameraError after `timeout`
-    seconds without one. The thread is a daemon: a capture stuck in a driver call cannot
-    keep the process alive."""
-    state = _Newest()
-
-    def read() -> None:
+    def _read(self, frames: Iterator[Frame]) -> None:
         try:
             for frame in frames:
-                with state.condition:
-                    if state.stop:
+                with self._condition:
+                    if self._stop:
                         return
-                    state.frame = frame
-                    state.condition.notify()
+                    self._frame = frame
+                    self._condition.notify()
         except BaseException as error:  # handed over to the consumer
-            with state.condition:
-                state.error = error
+            self._error = error
         finally:
-            with state.condition:
-                state.done = True
-                state.condition.notify()
+            with self._condition:
+                self._done = True
+                self._condition.notify()
 
-    thread = threading.Thread(target=read, name=f"edge-digits {name}", daemon=True)
-    thread.start()
-    try:
+    def __iter__(self) -> Iterator[Frame]:
         while True:
-            with state.condition:
-                ready = state.condition.wait_for(
-                    lambda: state.frame is not None or state.done, timeout
+            with self._condition:
+                ready = self._condition.wait_for(
+                    lambda: self._frame is not None or self._done, self.timeout
                 )
                 if not ready:
                     raise CameraError(
-                        f"{name}: no frame for {timeout:g} s (disconnected or frozen?); "
+                        f"{self.name}: no frame for {self.timeout:g} s (disconnected or frozen?); "
                         "check the camera or the stream, then start again"
                     )
-                frame, state.frame = state.frame, None
-                if frame is None:  # done, nothing left
-                    if state.error is not None:
-                        raise state.error
-                    return
+                frame, self._frame = self._frame, None
+            if frame is None:  # the reader has ended
+                if self._error is not None:
+                    raise self._error
+                return
             yield frame
-    finally:
-        with state.condition:
-            state.stop = True
+
+    def stop(self, wait: float = 2.0) -> bool:
+        """Ask the reader to end; True when it has (within `wait` seconds)."""
+        with self._condition:
+            self._stop = True
+        self._thread.join(wait)
+        return not self._thread.is_alive()
