@@ -1,0 +1,435 @@
+"""`edge-digits bench`: how fast, how big and how accurate a model is on this machine.
+
+    options = bench_options(models=[Path("m.tflite")], batch="1,8,64", threads="1,2")
+    report = run_benchmark(options)
+    report.to_dict()  # what `--json` prints
+
+For every model and every setting (backend x XNNPACK on/off x threads) it measures what
+TFLite's `benchmark_model` does: the file size, the time to import the interpreter, to
+load the model and to run the first inference; warm batch-1 latency (p50, p90, p99, mean,
+std over `runs` calls after `warmup`), both through `Classifier.predict` and with the
+interpreter driven by hand (set_tensor, invoke, get_tensor on an input quantised once), so
+the wrapper's overhead is visible; throughput through `Classifier.predict` at several batch
+sizes; and peak RSS. With `data`, the accuracy too, scored by `evaluate()`, the function
+`convert` scores with, so the figures can be compared with the sidecar's.
+
+Each setting is measured in a fresh child process (`python -m
+edge_digits.runtime.bench_worker`), one at a time. Import and load times are only honest
+in a process that has not imported or loaded anything of the kind before, and peak RSS
+(`ru_maxrss`) only ever grows: a process that had measured another setting, or held MNIST,
+would report that peak instead. A plain subprocess rather than multiprocessing's spawn,
+because spawn re-imports the parent's `__main__` (here the CLI with Typer and Rich) into
+the child, where it would count in the memory and the start-up. Accuracy is scored in this
+process, after the children, since it needs the data set in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .backend import BACKENDS, resolve_backend
+from .bench_accuracy import Accuracy, load_scorer, score_all
+from .errors import (
+    DataError,
+    EdgeDigitsError,
+    InputError,
+    MissingDependencyError,
+    ModelError,
+    OutputError,
+    UsageError,
+)
+
+SCHEMA_VERSION = 1
+DEFAULT_RUNS = 1000
+DEFAULT_WARMUP = 100
+MAX_BATCH_SIZE = 1024
+MAX_THREADS = 64
+XNNPACK_CHOICES = {"on": True, "off": False}
+WORKER_MODULE = "edge_digits.runtime.bench_worker"
+
+Progress = Callable[[str, float, float], None]  # (what is being measured, done, total)
+T = TypeVar("T")
+
+
+# -- options ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to measure; `bench_options()` builds one from command-line text.
+
+    Fields:
+        models: `.tflite` files; None stands for the embedded default model.
+        runs: timed batch-1 calls per setting, through the Classifier and by hand each.
+        warmup: untimed calls before the timed ones (and before each batch size).
+        batch_sizes: batch sizes whose throughput is measured through `Classifier.predict`.
+        threads: interpreter thread counts; each is a setting.
+        backends: interpreter backends; None means every installed one.
+        xnnpack: XNNPACK on (True) and/or off (False); each is a setting.
+        data: None, "mnist" (the 10,000 test images) or a folder of labelled images.
+        data_path: a local `mnist.npz` or folder of IDX files, for data="mnist".
+    """
+
+    models: tuple[Path | None, ...] = (None,)
+    runs: int = DEFAULT_RUNS
+    warmup: int = DEFAULT_WARMUP
+    batch_sizes: tuple[int, ...] = (1, 8, 64)
+    threads: tuple[int, ...] = (1,)
+    backends: tuple[str, ...] | None = None
+    xnnpack: tuple[bool, ...] = (True, False)
+    data: str | None = None
+    data_path: Path | None = None
+
+
+def parse_int_list(
+    text: str, option: str, *, minimum: int = 1, maximum: int, example: str = "1,8,64"
+) -> tuple[int, ...]:
+    """'1,8,64' -> (1, 8, 64): whole numbers separated by commas, repeats dropped, order kept."""
+    items = [item.strip() for item in text.split(",")]
+    if not all(re.fullmatch(r"[0-9]+", item) and minimum <= int(item) <= maximum for item in items):
+        raise UsageError(
+            f"{option} {text!r}: expected whole numbers from {minimum} to {maximum} "
+            f"separated by commas, e.g. {example}"
+        )
+    return tuple(dict.fromkeys(int(item) for item in items))
+
+
+def parse_choices(text: str, option: str, allowed: Mapping[str, T]) -> tuple[T, ...]:
+    """'on,off' -> the allowed values named, in order; UsageError names what is allowed."""
+    names = [item.strip() for item in text.split(",")]
+    for name in names:
+        if name not in allowed:
+            raise UsageError(
+                f"{option}: unknown value {name!r}; allowed: {', '.join(allowed)} "
+                "(several separated by commas)"
+            )
+    return tuple(dict.fromkeys(allowed[name] for name in names))
+
+
+def bench_options(
+    models: Sequence[Path] = (),
+    *,
+    runs: int = DEFAULT_RUNS,
+    warmup: int = DEFAULT_WARMUP,
+    batch: str = "1,8,64",
+    threads: str = "1",
+    backends: str | None = None,
+    xnnpack: str = "on,off",
+    data: str | None = None,
+    data_path: Path | None = None,
+) -> BenchOptions:
+    """BenchOptions from command-line text; UsageError (exit 2) says what is allowed."""
+    if runs < 1 or warmup < 0:
+        raise UsageError(f"--runs must be 1 or more and --warmup 0 or more, got {runs}, {warmup}")
+    if data is not None and data != "mnist" and not Path(data).is_dir():
+        raise UsageError(f"--data {data!r}: expected 'mnist' or a folder of labelled images")
+    if data_path is not None and data != "mnist":
+        raise UsageError("--data-path is the MNIST file or folder for --data mnist")
+    return BenchOptions(
+        models=tuple(models) or (None,),
+        runs=runs,
+        warmup=warmup,
+        batch_sizes=parse_int_list(batch, "--batch", maximum=MAX_BATCH_SIZE),
+        threads=parse_int_list(threads, "--threads", maximum=MAX_THREADS, example="1,2,4"),
+        backends=None if backends is None else parse_choices(backends, "--backend", _names()),
+        xnnpack=parse_choices(xnnpack, "--xnnpack", XNNPACK_CHOICES),
+        data=data,
+        data_path=data_path,
+    )
+
+
+def _names() -> dict[str, str]:
+    return {name: name for name in BACKENDS}
+
+
+# -- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Per-call latency in microseconds over `runs` timed calls (std: population, ddof=0)."""
+
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+    std: float
+    runs: int
+
+
+def latency_stats(seconds: Sequence[float] | np.ndarray) -> LatencyStats:
+    """Seconds per call -> LatencyStats in microseconds (percentiles interpolate linearly)."""
+    values = np.asarray(seconds, dtype=np.float64) * 1e6
+    if values.size == 0:
+        raise ValueError("no timings to summarise")
+    p50, p90, p99 = (float(v) for v in np.percentile(values, [50, 90, 99]))
+    return LatencyStats(p50, p90, p99, float(values.mean()), float(values.std()), int(values.size))
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Images per second through `Classifier.predict` at one batch size."""
+
+    batch: int
+    images_per_s: float
+    batch_ms_p50: float  # median time of one call with `batch` images
+    calls: int
+
+
+@dataclass(frozen=True)
+class SettingResult:
+    """Everything measured for one model in one setting (backend, XNNPACK, threads)."""
+
+    model: str
+    model_name: str
+    size_bytes: int
+    precision: str
+    backend: str
+    backend_version: str | None
+    xnnpack: bool
+    threads: int
+    import_ms: float
+    load_ms: float
+    first_inference_ms: float
+    latency_us: dict[str, LatencyStats]  # "classifier" and "interpreter"
+    overhead_p50: float
+    throughput: tuple[Throughput, ...]
+    base_rss_mib: float | None
+    peak_rss_mib: float | None
+    accuracy: Accuracy | None = None
+
+    @classmethod
+    def from_worker(cls, record: Mapping[str, Any]) -> SettingResult:
+        """Rebuild what `bench_worker` printed as JSON."""
+        fields = dict(record)
+        fields["latency_us"] = {
+            name: LatencyStats(**stats) for name, stats in record["latency_us"].items()
+        }
+        fields["throughput"] = tuple(Throughput(**item) for item in record["throughput"])
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """A benchmark run: when, on what, with which options, what it found."""
+
+    when: str
+    machine: dict[str, Any]
+    options: BenchOptions
+    results: tuple[SettingResult, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data: what `edge-digits bench --json` prints (see the README)."""
+        options = self.options
+        return {
+            "schema": SCHEMA_VERSION,
+            "when": self.when,
+            "machine": self.machine,
+            "settings": {
+                "runs": options.runs,
+                "warmup": options.warmup,
+                "batch_sizes": list(options.batch_sizes),
+                "threads": list(options.threads),
+                "backends": sorted({result.backend for result in self.results}),
+                "xnnpack": list(options.xnnpack),
+                "data": options.data,
+            },
+            "notes": list(self.notes),
+            "results": [asdict(result) for result in self.results],
+        }
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Model:
+    path: Path
+    precision: str
+
+
+@dataclass(frozen=True)
+class _Setting:
+    model: _Model
+    backend: str
+    xnnpack: bool
+    threads: int
+
+    def describe(self) -> str:
+        xnnpack = "on" if self.xnnpack else "off"
+        return (
+            f"{self.model.path.name}: {self.backend}, XNNPACK {xnnpack}, {self.threads} thread(s)"
+        )
+
+
+def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> BenchReport:
+    """Measure every setting of every model (see the module docstring); errors before work.
+
+    ModelError for a missing or unusable model, UsageError for an unknown backend,
+    MissingDependencyError when none of the backends asked for is installed."""
+    from .bench_report import machine_info, now  # platform and git: only when benchmarking
+
+    say = progress or (lambda what, done, total: None)
+    backends, notes = _select_backends(options.backends)
+    models = [_check_model(model, backends[0]) for model in options.models]
+    # The data before measuring: a wrong --data-path fails now, not after minutes of work.
+    scorer = load_scorer(options.data, options.data_path) if options.data else None
+    xnnpack_choices, xnnpack_notes = _xnnpack_choices(backends, options.xnnpack)
+    settings = [
+        _Setting(model, backend, xnnpack, threads)
+        for model in models
+        for backend in backends
+        for xnnpack in xnnpack_choices[backend]
+        for threads in options.threads
+    ]
+    scored = list(dict.fromkeys((s.model, s.backend, s.xnnpack) for s in settings))
+    total = float(len(settings) + (len(scored) if options.data else 0))
+    results = []
+    for index, setting in enumerate(settings):
+        say(setting.describe(), index, total)
+        record = _run_worker(setting, options, _within(say, setting.describe(), index, total))
+        results.append(SettingResult.from_worker(record))
+    if scorer is not None:
+        step = _within(say, "accuracy", len(settings), total)
+        scores = score_all([(m.path, b, x) for m, b, x in scored], scorer, step)
+        results = [replace(r, accuracy=scores[_key(r)]) for r in results]
+    say("done", total, total)
+    return BenchReport(
+        when=now(),
+        machine=machine_info(backends),
+        options=options,
+        results=tuple(results),
+        notes=tuple(notes + xnnpack_notes),
+    )
+
+
+def _within(say: Progress, what: str, index: int, total: float) -> Callable[[float], None]:
+    """Progress inside setting `index`: `part` of it (0..1) is done."""
+    return lambda part: say(what, index + part, total)
+
+
+def _select_backends(asked: tuple[str, ...] | None) -> tuple[list[str], list[str]]:
+    """The backends to measure (those asked for that are installed), and notes on the rest."""
+    chosen, notes = [], []
+    for name in asked or tuple(BACKENDS):
+        try:
+            resolve_backend(name)
+        except MissingDependencyError:
+            notes.append(f"{name}: not installed here; skipped")
+            continue
+        chosen.append(name)
+    if not chosen:
+        raise MissingDependencyError(
+            f"interpreter backend not installed here: {', '.join(asked or BACKENDS)}; "
+            "pip install ai-edge-litert (or, on older Raspberry Pi OS, pip install tflite-runtime)"
+        )
+    return chosen, notes
+
+
+def _xnnpack_choices(
+    backends: Iterable[str], asked: tuple[bool, ...]
+) -> tuple[dict[str, tuple[bool, ...]], list[str]]:
+    """XNNPACK off needs the backend's OpResolverType; where it is missing, only 'on' runs."""
+    choices: dict[str, tuple[bool, ...]] = {}
+    notes = []
+    for name in backends:
+        _, module = resolve_backend(name)
+        if False in asked and not hasattr(module, "OpResolverType"):
+            notes.append(f"{name}: XNNPACK cannot be switched off in this version; 'off' skipped")
+            choices[name] = tuple(x for x in asked if x)
+        else:
+            choices[name] = asked
+    return choices, notes
+
+
+def _check_model(model: Path | None, backend: str) -> _Model:
+    """Load the model once here, so that a missing or bad one fails before any measuring."""
+    from .classifier import Classifier, ClassifierOptions
+
+    classifier = Classifier(ClassifierOptions(model=model, backend=backend))
+    dtype = np.dtype(classifier.input_details["dtype"]).name
+    precision = classifier.sidecar.precision if classifier.sidecar else f"{dtype} input"
+    return _Model(classifier.model_path, precision)
+
+
+_ERRORS: dict[int, type[EdgeDigitsError]] = {
+    error.exit_code: error
+    for error in (
+        InputError,
+        UsageError,
+        ModelError,
+        DataError,
+        MissingDependencyError,
+        OutputError,
+    )
+}
+
+
+def _run_worker(
+    setting: _Setting, options: BenchOptions, part_done: Callable[[float], None]
+) -> dict[str, Any]:
+    """Measure `setting` in a fresh `bench_worker` process; its progress lines move the bar."""
+    spec = {
+        "model": str(setting.model.path),
+        "precision": setting.model.precision,
+        "backend": setting.backend,
+        "xnnpack": setting.xnnpack,
+        "threads": setting.threads,
+        "runs": options.runs,
+        "warmup": options.warmup,
+        "batch_sizes": list(options.batch_sizes),
+    }
+    command = [sys.executable, "-m", WORKER_MODULE, json.dumps(spec)]
+    outcome: dict[str, Any] = {}
+    # stderr goes to a file: a pipe nobody reads while stdout is read could fill and block.
+    with tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        try:
+            assert process.stdout is not None  # for mypy: stdout=PIPE above
+            for line in process.stdout:
+                message = _json_line(line)
+                if "progress" in message:
+                    done, steps = message["progress"]
+                    part_done(done / steps)
+                else:
+                    outcome.update(message)
+            process.wait()
+        finally:
+            if process.poll() is None:  # interrupted: do not leave the child running
+                process.kill()
+                process.wait()
+        stderr.seek(0)
+        errors = stderr.read().strip().splitlines()
+    if "result" in outcome:
+        result: dict[str, Any] = outcome["result"]
+        return result
+    if "error" in outcome:
+        raise _ERRORS.get(int(outcome.get("exit_code", 1)), EdgeDigitsError)(outcome["error"])
+    last = errors[-1] if errors else "no message"
+    raise ModelError(
+        f"{setting.model.path}: benchmarking failed ({setting.describe()}; "
+        f"exit {process.returncode}: {last[:200]})"
+    )
+
+
+def _json_line(line: str) -> dict[str, Any]:
+    try:
+        message = json.loads(line)
+    except ValueError:  # something native printed on stdout: not ours
+        return {}
+    return message if isinstance(message, dict) else {}
+
+
+def _key(result: SettingResult) -> tuple[str, str, bool]:
+    return result.model, result.backend, result.xnnpack

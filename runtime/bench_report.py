@@ -1,0 +1,229 @@
+"""How a `bench` report is shown and kept: the machine it ran on, a Rich table for the
+terminal, and a dated Markdown section appended to a file (`--out`).
+
+The table and the Markdown show the same rows (`table_rows`); `BenchReport.to_dict()` is
+the JSON. Rich is imported only when a table is drawn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import OutputError
+from .fileio import ensure_output_dir
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from .bench import BenchReport, SettingResult
+
+DISTRIBUTIONS = {"litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime"}
+IDENTITY = 5  # the first columns of `table_rows` say which setting a row is
+
+
+# -- the machine -----------------------------------------------------------------------------
+
+
+def now() -> str:
+    """Local time with its UTC offset, to the second: 2026-11-21T08:00:00+00:00."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def cpu_model() -> str:
+    """The CPU's name: /proc/cpuinfo's `model name` (x86) or `Model` (Raspberry Pi), else
+    what `platform` knows."""
+    with contextlib.suppress(OSError):
+        fields: dict[str, str] = {}
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+        for key in ("model name", "Model", "Hardware", "cpu model"):
+            if fields.get(key):
+                return fields[key]
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree edge-digits runs from (`+dirty` with uncommitted
+    changes to tracked files); None for an installed package or where git is missing."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    # Only if the package is tracked here: site-packages inside another repository is not us.
+    if git("ls-files", "--error-unmatch", "__init__.py") is None:
+        return None
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    dirty = git("status", "--porcelain", "--untracked-files=no", ".")
+    return f"{commit}+dirty" if dirty else commit
+
+
+def machine_info(backends: Iterable[str]) -> dict[str, Any]:
+    """CPU model, cores, OS, Python, numpy, edge-digits, git commit, backend versions."""
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "arch": platform.machine(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": _version("numpy"),
+        "edge_digits": _version("edge-digits"),
+        "git_commit": git_commit(),
+        "backends": {name: _version(DISTRIBUTIONS.get(name, name)) for name in backends},
+    }
+
+
+# -- rows ------------------------------------------------------------------------------------
+
+
+def table_rows(report: BenchReport) -> tuple[list[str], list[list[str]]]:
+    """Column names and one row of text per setting: what the table and Markdown show."""
+    batches = report.options.batch_sizes
+    columns = [
+        "model", "precision", "backend", "XNNPACK", "threads", "size (KiB)", "load (ms)",
+        "first (ms)", "p50 (us)", "p90 (us)", "p99 (us)", "std (us)", "interpreter p50 (us)",
+        "overhead", *(f"img/s @{batch}" for batch in batches), "peak RSS (MiB)",
+    ]  # fmt: skip
+    if report.options.data:
+        columns.append("accuracy")
+    return columns, [_row(result, bool(report.options.data)) for result in report.results]
+
+
+def _row(result: SettingResult, with_accuracy: bool) -> list[str]:
+    ours, theirs = result.latency_us["classifier"], result.latency_us["interpreter"]
+    row = [
+        result.model_name, result.precision, result.backend, "on" if result.xnnpack else "off",
+        str(result.threads), f"{result.size_bytes / 1024:.1f}", f"{result.load_ms:.1f}",
+        f"{result.first_inference_ms:.2f}", f"{ours.p50:.1f}", f"{ours.p90:.1f}",
+        f"{ours.p99:.1f}", f"{ours.std:.1f}", f"{theirs.p50:.1f}", f"{result.overhead_p50:.2f}x",
+        *(f"{item.images_per_s:,.0f}" for item in result.throughput),
+        "-" if result.peak_rss_mib is None else f"{result.peak_rss_mib:.1f}",
+    ]  # fmt: skip
+    if with_accuracy:
+        row.append("-" if result.accuracy is None else f"{result.accuracy.accuracy:.2%}")
+    return row
+
+
+def rich_table(report: BenchReport) -> Table:
+    """The rows for the terminal, turned a quarter: one column per setting, one row per
+    figure, so that a few settings fit in 80 columns (Markdown keeps a row per setting)."""
+    from rich.table import Table
+
+    columns, rows = table_rows(report)
+    table = Table(title=f"edge-digits bench ({report.options.runs} batch-1 runs per setting)")
+    table.add_column("")
+    for row in rows:
+        model, precision, backend, xnnpack, threads = row[:IDENTITY]
+        heading = f"{model}\n{precision}, {backend}\nXNNPACK {xnnpack}, {threads} thr."
+        table.add_column(heading, justify="right")
+    for index, name in enumerate(columns[IDENTITY:], start=IDENTITY):
+        table.add_row(name, *(row[index] for row in rows))
+    return table
+
+
+# -- Markdown --------------------------------------------------------------------------------
+
+
+def markdown_section(report: BenchReport) -> str:
+    """A dated section: machine and software, settings, notes, then the table rows."""
+    machine, options = report.machine, report.options
+    backends = ", ".join(
+        f"{name} {version or '?'}" for name, version in machine["backends"].items()
+    )
+    commit = machine["git_commit"] or "not a git checkout"
+    lines = [
+        f"## edge-digits bench, {report.when}",
+        "",
+        f"- machine: {machine['cpu']}, {machine['cores']} cores ({machine['arch']}), {machine['os']}",
+        f"- software: Python {machine['python']}, numpy {machine['numpy']}, "
+        f"edge-digits {machine['edge_digits']} (git {commit}); backends: {backends}",
+        f"- latency: batch 1, {options.runs} runs after {options.warmup} warm-up calls, "
+        "microseconds; overhead = Classifier p50 / interpreter p50; throughput through "
+        "Classifier.predict",
+    ]
+    if options.data:
+        lines.append(f"- accuracy on: {options.data}")
+    lines += [f"- note: {note}" for note in report.notes]
+    columns, rows = table_rows(report)
+    lines += ["", _markdown_row(columns), "|" + " --- |" * len(columns)]
+    lines += [_markdown_row(row) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def check_appendable(path: Path) -> None:
+    """OutputError (exit 6) now, before any measuring, if `path` cannot be appended to.
+    Creates the folder if it is missing."""
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a Markdown file to append to")
+    ensure_output_dir(path.parent)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"{path}: cannot write (permission denied); choose another file")
+
+
+def append_markdown(path: Path, text: str) -> None:
+    """Append `text` to `path` (created if missing), after a blank line.
+
+    Appending, never rewriting: the file is opened with O_APPEND and locked while the
+    section is written and flushed to disk, so what was there is never touched, and two
+    runs appending at once put their sections one after the other."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
+    try:
+        _lock(fd)
+        size = os.fstat(fd).st_size
+        separator = _separator(os.pread(fd, 2, max(0, size - 2))) if size else ""
+        data = memoryview((separator + text).encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data) :]
+        os.fsync(fd)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot append ({error.strerror or error})") from None
+    finally:
+        os.close(fd)  # also releases the lock
+
+
+def _separator(tail: bytes) -> str:
+    """What to write after a file ending in `tail` so that a blank line comes first."""
+    if tail.endswith(b"\n\n"):
+        return ""
+    return "\n" if tail.endswith(b"\n") else "\n\n"
+
+
+def _lock(fd: int) -> None:
+    if sys.platform == "win32":
+        return
+    import fcntl
+
+    with contextlib.suppress(OSError):  # a file system without locks: O_APPEND still holds
+        fcntl.flock(fd, fcntl.LOCK_EX)
