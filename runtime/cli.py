@@ -21,7 +21,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import EdgeDigitsError, EdgeDigitsWarning, MissingDependencyError, OutputError
+from .errors import (
+    EdgeDigitsError,
+    EdgeDigitsWarning,
+    MissingDependencyError,
+    OutputError,
+    UsageError,
+)
 from .fileio import ensure_output_dir
 from .native import quiet_tensorflow_startup
 
@@ -437,6 +443,9 @@ def camera(
                 )  # fmt: skip
         except _Terminated:
             pass
+        except UsageError:
+            summary = None  # an option the frames do not fit (--roi): nothing ran, say only why
+            raise
         finally:
             signal.signal(signal.SIGTERM, previous)
             for sink in sinks:
