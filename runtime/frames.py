@@ -203,6 +203,7 @@ class PicameraSource(FrameSource):
             ) from None
         self.timeout = timeout
         self._reader: _NewestFrame | None = None
+        self._camera: Any = None
         try:
             self._camera = Picamera2()
             config = self._camera.create_video_configuration(
@@ -210,7 +211,9 @@ class PicameraSource(FrameSource):
             )
             self._camera.configure(config)
             self._camera.start()
-        except Exception as error:  # libcamera raises many kinds; all mean the same
+        except Exception as error:
+            if self._camera is not None:  # opened but not started: let another program have it
+                self._camera.close()  # libcamera raises many kinds; all mean the same
             raise CameraError(
                 f"picamera: cannot open the camera module ({' '.join(str(error).split())}); "
                 "check the ribbon cable and that no other program uses the camera"
@@ -248,7 +251,8 @@ class PicameraSource(FrameSource):
 class FolderSource(FrameSource):
     """The image files of a folder (sorted, recursively) or one image, as frames.
 
-    A file that cannot be read is skipped with a warning; the others are still read."""
+    A file that cannot be read is skipped with a warning; the others are still read. When
+    none can be read, that is a CameraError: a run that saw nothing is not a success."""
 
     def __init__(self, path: Path) -> None:
         self.name = str(path)
@@ -259,13 +263,19 @@ class FolderSource(FrameSource):
             raise CameraError(first.message)
 
     def _read(self) -> Iterator[tuple[float | None, np.ndarray]]:
+        read = 0
         for item in self._items:
             if isinstance(item, Unmatched):
                 continue
             try:
-                yield None, load_gray(item)
+                image = load_gray(item)
             except InputError as error:
                 warnings.warn(f"{error} (skipped)", EdgeDigitsWarning, stacklevel=2)
+                continue
+            read += 1
+            yield None, image
+        if not read:
+            raise CameraError(f"{self.name}: none of its images could be read (see above)")
 
     def __iter__(self) -> Iterator[Frame]:
         return _numbered(self._read())

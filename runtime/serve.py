@@ -119,6 +119,8 @@ class LiveServer:
         host, port = self._server.server_address[:2]
         host = str(host)
         shown = "localhost" if host in ("127.0.0.1", "::1") else host
+        if host in ("0.0.0.0", "::"):  # every interface: this machine's name reaches it
+            shown = socket.gethostname()
         return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}/"
 
     # -- the camera side -------------------------------------------------------------------

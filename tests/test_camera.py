@@ -424,6 +424,16 @@ def test_a_folder_with_a_broken_file_reads_the_others_and_names_it(invoke, tmp_p
     assert counts(summary) == (6, 2)
 
 
+def test_a_folder_where_nothing_can_be_read_exits_7(invoke, tmp_path):
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "b.jpg").write_text("not a picture")
+    result = invoke("--source", str(tmp_path))
+    assert result.exit_code == 7
+    assert result.records == []
+    assert [line.split(":")[0] for line in result.errors[:2]] == ["warning"] * 2
+    assert result.errors[-1] == f"error: {tmp_path}: none of its images could be read (see above)"
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [
@@ -784,6 +794,15 @@ def test_before_any_reading_the_json_says_nothing_yet():
         assert json.loads(get(server, "/reading.json")[2]) == {
             "frame": None, "score": None, "fps": 0.0, "text": None, "frames": 0,
         }  # fmt: skip
+    finally:
+        server.close()
+
+
+def test_every_interface_is_shown_by_this_machine_s_name():
+    server = LiveServer("0.0.0.0", 0)
+    try:
+        port = int(server.url.rstrip("/").rsplit(":", 1)[1])
+        assert server.url == f"http://{socket.gethostname()}:{port}/"
     finally:
         server.close()
 
