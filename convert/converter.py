@@ -1,9 +1,10 @@
 """Keras -> TFLite float32, float16 and full-integer int8, each with its sidecar and scores.
 
 For every precision asked for, `convert` writes ``<stem>_<precision>.tflite`` and its sidecar
-``<stem>_<precision>.json`` atomically, loads the file with the runtime's `Classifier`, and
-scores it on the 10k MNIST test images with the same `evaluate` that scores the Keras model.
-The accuracies and the top-1 agreement with Keras go into the sidecar.
+``<stem>_<precision>.json``, loads the pair with the runtime's `Classifier`, and scores it on
+the 10k MNIST test images with the same `evaluate` that scores the Keras model. The
+accuracies and the top-1 agreement with Keras go into the sidecar; then the pair is published
+under its final names together (`atomic_pair`), so a model never sits beside another's sidecar.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from edge_digits.runtime.data import Mnist, load_mnist
 from edge_digits.runtime.errors import ModelError, UsageError
 from edge_digits.runtime.evaluate import agreement, evaluate
 from edge_digits.runtime.fileio import (
-    atomic_write_bytes,
+    atomic_pair,
     ensure_output_dir,
     sha256_bytes,
     sha256_file,
@@ -174,22 +175,26 @@ def convert(
                 **(provenance or {}),
             },
         }
-        # The sidecar is written with the model so that the Classifier can load the pair,
-        # then again with the scores measured through that Classifier.
-        atomic_write_bytes(target, content)
-        sidecar = _sidecar(content, str(target), precision, details)
-        sidecar.write(sidecar_path(target))
-        classifier = Classifier(ClassifierOptions(model=target))
-        score = evaluate(classifier.predict, mnist.x_test, mnist.y_test)
-        agree = agreement(score, reference)
-        accuracy = {
-            "test_images": score.count,
-            "keras": reference.accuracy,
-            "tflite": score.accuracy,
-            "agreement_with_keras": agree,
-            "interpreter": classifier.backend,
-        }
-        replace(sidecar, accuracy=accuracy).write(sidecar_path(target))
+        # The pair is written and scored under temporary names, then published together
+        # (atomic_pair: a `.tflite` under its final name always has its own sidecar beside
+        # it, even if this process is killed or another `convert` writes the same folder).
+        # The sidecar is written first without scores, so that the runtime's Classifier can
+        # load the temporary pair, then again with the scores measured through it.
+        with atomic_pair(target, sidecar_path(target)) as (model_tmp, sidecar_tmp):
+            model_tmp.write_bytes(content)
+            sidecar = _sidecar(content, str(target), precision, details)
+            sidecar_tmp.write_text(sidecar.to_json(), encoding="utf-8")
+            classifier = Classifier(ClassifierOptions(model=model_tmp))
+            score = evaluate(classifier.predict, mnist.x_test, mnist.y_test)
+            agree = agreement(score, reference)
+            accuracy = {
+                "test_images": score.count,
+                "keras": reference.accuracy,
+                "tflite": score.accuracy,
+                "agreement_with_keras": agree,
+                "interpreter": classifier.backend,
+            }
+            sidecar_tmp.write_text(replace(sidecar, accuracy=accuracy).to_json(), encoding="utf-8")
         rows.append(Converted(precision, target, len(content), score.accuracy, agree))
         echo(f"{precision}: {score.accuracy:.2%}, agreement with Keras {agree:.2%}")
     if (Path(out) / "run.json").exists():  # a run folder: show the conversion in its report

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError, EdgeDigitsError, EdgeDigitsWarning
-from .fileio import atomic_path, atomic_write_text, sha256_bytes, sha256_file
+from .fileio import atomic_pair, remove_stale_temporaries, sha256_bytes, sha256_file
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -94,11 +94,11 @@ def load_mnist(
 
     cache_dir = cache_dir or default_cache_dir()
     cache_file = cache_dir / CACHE_NAME
-    cached = _read_cache(cache_file)
+    tried: list[str] = []
+    cached = _read_cache(cache_file, tried)
     if cached is not None:
         return _mnist(cached, "cache", cache_file)
 
-    tried: list[str] = []
     if keras_url:
         say(f"fetching {keras_url}")
         try:
@@ -219,9 +219,11 @@ def _parse_idx(raw: bytes, origin: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _read_cache(cache_file: Path) -> dict[str, np.ndarray] | None:
-    record = cache_file.with_name(cache_file.name + ".sha256")
+def _read_cache(cache_file: Path, tried: list[str]) -> dict[str, np.ndarray] | None:
+    """The cached arrays if their checksum matches the record; else None, with why in `tried`."""
+    record = _record_path(cache_file)
     if not cache_file.exists():
+        tried.append(f"the cache {cache_file} (nothing cached yet)")
         return None
     try:
         expected = record.read_text().split()[0] if record.exists() else ""
@@ -230,6 +232,7 @@ def _read_cache(cache_file: Path) -> dict[str, np.ndarray] | None:
         reason = "its checksum does not match" if expected else "its checksum record is missing"
     except (OSError, DataError, IndexError) as error:
         reason = _one_line(error)
+    tried.append(f"the cache {cache_file} (damaged: {reason})")
     warnings.warn(
         f"{cache_file}: cached MNIST is damaged ({reason}); fetching it again",
         EdgeDigitsWarning,
@@ -254,12 +257,17 @@ def _cache_or_not(cache_file: Path, arrays: dict[str, np.ndarray]) -> Path:
 
 
 def _write_cache(cache_file: Path, arrays: dict[str, np.ndarray]) -> None:
-    with atomic_path(cache_file) as tmp:
+    # The archive and its checksum record are published as a pair (a killed or concurrent
+    # fetch never leaves an archive beside another archive's record); then the temporaries
+    # of fetches killed earlier are removed.
+    with atomic_pair(cache_file, _record_path(cache_file)) as (tmp, tmp_record):
         np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub
-        digest = sha256_file(tmp)
-    atomic_write_text(
-        cache_file.with_name(cache_file.name + ".sha256"), f"{digest}  {CACHE_NAME}\n"
-    )
+        tmp_record.write_text(f"{sha256_file(tmp)}  {CACHE_NAME}\n")
+    remove_stale_temporaries(cache_file.parent)
+
+
+def _record_path(cache_file: Path) -> Path:
+    return cache_file.with_name(cache_file.name + ".sha256")
 
 
 def _download(url: str, timeout: float = 20.0) -> bytes:

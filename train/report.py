@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_digits.runtime.errors import ModelError
-from edge_digits.runtime.fileio import atomic_write_text
+from edge_digits.runtime.fileio import atomic_write_text, folder_lock, is_temporary
 from edge_digits.runtime.sidecar import Sidecar
 
 PICTURES = (
@@ -49,24 +49,27 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def _conversions(folder: Path) -> str:
     rows = []
-    for sidecar_file in sorted(folder.glob("*.json")):
-        model = sidecar_file.with_suffix(".tflite")
-        if not model.exists():
-            continue
-        try:
-            sidecar = Sidecar.read(sidecar_file)
-        except ModelError:  # a foreign or broken json beside it is simply not a row
-            continue
-        accuracy = sidecar.accuracy
-        rows.append(
-            [
-                sidecar.precision,
-                model.name,
-                f"{model.stat().st_size / 1024:.1f} KiB",
-                f"{accuracy.get('tflite', float('nan')):.2%}",
-                f"{accuracy.get('agreement_with_keras', float('nan')):.2%}",
-            ]
-        )
+    # Under the folder's lock: a `convert` publishing a pair meanwhile would otherwise remove
+    # a model between our look at its sidecar and at its size.
+    with folder_lock(folder):
+        for sidecar_file in sorted(folder.glob("*.json")):
+            model = sidecar_file.with_suffix(".tflite")
+            if is_temporary(sidecar_file) or not model.exists():
+                continue  # a temporary pair is another (or a killed) writer's unfinished work
+            try:
+                sidecar = Sidecar.read(sidecar_file)
+            except ModelError:  # a foreign or broken json beside it is simply not a row
+                continue
+            accuracy = sidecar.accuracy
+            rows.append(
+                [
+                    sidecar.precision,
+                    model.name,
+                    f"{model.stat().st_size / 1024:.1f} KiB",
+                    f"{accuracy.get('tflite', float('nan')):.2%}",
+                    f"{accuracy.get('agreement_with_keras', float('nan')):.2%}",
+                ]
+            )
     if not rows:
         return "<p>Not converted yet: <code>edge-digits convert model.keras --precision int8</code>.</p>"
     return _table(["precision", "file", "size", "test accuracy", "agreement with Keras"], rows)

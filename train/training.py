@@ -3,7 +3,9 @@
 `train(TrainConfig(...))` writes into `config.out`:
 
 - ``model.keras``: the best model (highest validation accuracy), written atomically;
-- ``checkpoints/best.keras``: the best so far, updated during training (atomic);
+- ``checkpoints/best.keras``: the best so far, updated during training; beside it
+  ``epoch-NNN.keras`` (the last epoch's model and optimizer) and ``state.json``, which
+  `--resume` continues from (see `_Checkpoints`);
 - ``history.json``: per-epoch loss and accuracy, training and validation;
 - ``run.json``: the configuration, data digest, best epoch and test accuracy;
 - the pictures of ``plots.py``: samples, curves, confusion matrix, predictions, mistakes;
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -34,6 +38,7 @@ from .report import write_report
 
 Echo = Callable[[str], None]
 STRATEGIES = ("default", "mirrored")
+STATE = "state.json"  # in the checkpoints folder: what `--resume` continues from
 
 
 @dataclass(frozen=True)
@@ -99,45 +104,71 @@ class TrainResult:
     parameters: int
 
 
-class _BestCheckpoint(keras.callbacks.Callback):
-    """Save the model whenever validation accuracy improves, atomically (temp file + rename)."""
+class _Checkpoints(keras.callbacks.Callback):
+    """After every epoch, in an order that a kill between any two steps cannot break:
 
-    def __init__(self, path: Path) -> None:
+    1. the model, with its optimizer state, as ``epoch-NNN.keras`` (a new name);
+    2. ``state.json``, the commit point: epoch, history, best validation accuracy, and which
+       epoch files hold the last and the best model; `--resume` trusts only what it names;
+    3. when this epoch is the best so far, ``best.keras``: the same file linked (or copied)
+       into place; `--resume` does this again in case a kill came before;
+    4. the epoch files that ``state.json`` no longer names are deleted.
+
+    Each file is written to a temporary name and renamed, so each is complete; and because
+    ``state.json`` only ever names files already complete, the model `--resume` loads always
+    belongs to the epoch and history it reads (one file overwritten in place could not be).
+    """
+
+    def __init__(self, folder: Path, history: dict[str, list[float]]) -> None:
         super().__init__()
-        self.path = path
-        self.best = -np.inf
-        self.best_epoch = 0
+        self.folder, self.history = folder, history
+        self.best, self.best_epoch, self.best_file = -np.inf, 0, ""
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
+        self.best_file = str(state.get("best_file", ""))
+        self.history.update(state["history"])
+        if self.best_file and (self.folder / self.best_file).exists():
+            _publish_best(self.folder, self.best_file)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        accuracy = (logs or {}).get("val_accuracy", -np.inf)
-        if accuracy > self.best:
-            self.best, self.best_epoch = float(accuracy), epoch + 1
-            with atomic_path(self.path) as tmp:
-                self.model.save(tmp)
-
-
-class _LastEpoch(keras.callbacks.Callback):
-    """After every epoch: the model (with its optimizer state) and the run's state, so that
-    `--resume` can continue after Ctrl-C, a crash or a power cut. Both written atomically."""
-
-    def __init__(
-        self, folder: Path, best: _BestCheckpoint, history: dict[str, list[float]]
-    ) -> None:
-        super().__init__()
-        self.folder, self.best, self.history = folder, best, history
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        for key, value in (logs or {}).items():
+        logs = logs or {}
+        for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
-        with atomic_path(self.folder / "last.keras") as tmp:
+        name = f"epoch-{epoch + 1:03d}.keras"
+        with atomic_path(self.folder / name) as tmp:
             self.model.save(tmp)
+        if logs.get("val_accuracy", -np.inf) > self.best:
+            self.best, self.best_epoch = float(logs["val_accuracy"]), epoch + 1
+            self.best_file = name
         state = {
             "epoch": epoch + 1,
-            "best": self.best.best,
-            "best_epoch": self.best.best_epoch,
+            "last": name,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "best_file": self.best_file,
             "history": self.history,
         }
-        atomic_write_text(self.folder / "state.json", json.dumps(state) + "\n")
+        atomic_write_text(self.folder / STATE, json.dumps(state) + "\n")
+        if self.best_file == name:
+            _publish_best(self.folder, name)
+        for old in self.folder.glob("epoch-*.keras"):
+            if old.name not in (name, self.best_file):
+                old.unlink(missing_ok=True)
+
+
+def _publish_best(folder: Path, name: str) -> None:
+    """Make ``best.keras`` the epoch file `name`: a hard link (no copy of the weights), or a
+    copy where links are not supported (a FAT-formatted stick), renamed into place."""
+    best = folder / "best.keras"
+    if best.exists() and os.path.samefile(best, folder / name):
+        return
+    with atomic_path(best) as tmp:
+        tmp.unlink()
+        try:
+            os.link(folder / name, tmp)
+        except OSError:
+            shutil.copyfile(folder / name, tmp)
 
 
 def _distribution(name: str) -> Any:
@@ -162,19 +193,17 @@ def _as_input(images: np.ndarray) -> np.ndarray:
     return scale_pixels(images)[..., None]
 
 
-def _resume(
-    folder: Path, checkpoint: _BestCheckpoint, history: dict[str, list[float]]
-) -> tuple[keras.Model, int]:
+def _resume(folder: Path, checkpoints: _Checkpoints) -> tuple[keras.Model, int]:
     """The last completed epoch's model and state; restores the best-so-far and the history."""
     try:
-        state = json.loads((folder / "state.json").read_text())
-        model = keras.models.load_model(folder / "last.keras")
+        state = json.loads((folder / STATE).read_text())
+        # "last.keras": runs checkpointed before epoch files existed.
+        model = keras.models.load_model(folder / str(state.get("last", "last.keras")))
     except (OSError, ValueError) as error:
         raise UsageError(
             f"{folder}: nothing to resume ({' '.join(str(error).split())[:120]}); train without --resume"
         ) from None
-    checkpoint.best, checkpoint.best_epoch = float(state["best"]), int(state["best_epoch"])
-    history.update(state["history"])
+    checkpoints.restore(state)
     return model, int(state["epoch"])
 
 
@@ -194,13 +223,16 @@ def train(
         x_train, y_train = x_train[: config.limit], y_train[: config.limit]
 
     keras.utils.set_random_seed(config.seed)
-    folder = out / "checkpoints"
-    checkpoint = _BestCheckpoint(folder / "best.keras")
+    folder = ensure_output_dir(out / "checkpoints")
     history_so_far: dict[str, list[float]] = {}
+    checkpoint = _Checkpoints(folder, history_so_far)
     initial_epoch = 0
+    if not config.resume:
+        # A fresh run: an earlier run's state must not describe this run's epoch files.
+        (folder / STATE).unlink(missing_ok=True)
     with _distribution(config.strategy):
         if config.resume:
-            model, initial_epoch = _resume(folder, checkpoint, history_so_far)
+            model, initial_epoch = _resume(folder, checkpoint)
             echo(f"resuming after epoch {initial_epoch} of {config.epochs}")
         else:
             model = ARCHITECTURES[config.arch].build()
@@ -244,7 +276,6 @@ def train(
         verbose=verbose,
         callbacks=[
             checkpoint,
-            _LastEpoch(folder, checkpoint, history_so_far),
             keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience),
         ],
     )
