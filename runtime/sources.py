@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .fileio import is_temporary
+
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 )
@@ -52,7 +54,10 @@ def expand_paths(arguments: Iterable[str | Path]) -> list[Path | Unmatched]:
 
 def _folder(folder: Path, argument: str) -> list[Path | Unmatched]:
     """A folder's image files, recursively and sorted; or why there are none."""
+    # Skipped: a picture that edge-digits is writing, or that a killed run left half-written.
     images = sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir() and not is_temporary(p)
     )
     return list(images) or [Unmatched(argument, f"{folder}: folder has no image files")]

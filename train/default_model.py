@@ -13,7 +13,7 @@ from pathlib import Path
 import edge_digits.runtime as runtime
 from edge_digits.convert.converter import convert
 from edge_digits.runtime.classifier import DEFAULT_MODEL_NAME
-from edge_digits.runtime.fileio import atomic_path
+from edge_digits.runtime.fileio import atomic_pair
 from edge_digits.runtime.sidecar import sidecar_path
 
 from .training import TrainConfig, train
@@ -41,12 +41,11 @@ def build_default_model(config: TrainConfig = RECIPE) -> Path:
     )
     int8 = next(row for row in report.models if row.precision == "int8")
     target = Path(runtime.__file__).parent / "models" / DEFAULT_MODEL_NAME
-    for source, destination in (
-        (int8.path, target),
-        (sidecar_path(int8.path), sidecar_path(target)),
-    ):
-        with atomic_path(destination) as tmp:
-            shutil.copyfile(source, tmp)
+    # Installed as a pair: an interrupted rebuild never leaves the new model beside the old
+    # sidecar (the runtime would refuse the default model).
+    with atomic_pair(target, sidecar_path(target)) as (model_tmp, sidecar_tmp):
+        shutil.copyfile(int8.path, model_tmp)
+        shutil.copyfile(sidecar_path(int8.path), sidecar_tmp)
     print(
         f"installed {target} ({int8.size_bytes / 1024:.1f} KiB, int8 accuracy {int8.accuracy:.2%})"
     )
