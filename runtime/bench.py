@@ -274,49 +274,78 @@ class _Setting:
 
 
 def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> BenchReport:
-    """Measure every setting of every model (see the module docstring); errors before work.
+    """Measure every setting of every model (see the module docstring).
 
-    ModelError for a missing or unusable model, UsageError for an unknown backend,
-    MissingDependencyError when none of the backends asked for is installed."""
+    Errors come before any measuring: ModelError for a missing or unusable model, UsageError
+    for an unknown backend, MissingDependencyError when none of those asked for is
+    installed, DataError for data that cannot be loaded. A setting whose interpreter cannot
+    run the model (an op only the other backend has) is skipped with a note."""
     from .bench_report import machine_info, now  # platform and git: only when benchmarking
 
-    say = progress or (lambda what, done, total: None)
     backends, notes = _select_backends(options.backends)
     models = [_check_model(model, backends[0]) for model in options.models]
     # The data before measuring: a wrong --data-path fails now, not after minutes of work.
     scorer = load_scorer(options.data, options.data_path) if options.data else None
-    xnnpack_choices, xnnpack_notes = _xnnpack_choices(backends, options.xnnpack)
-    settings = [
+    settings = _settings(models, backends, options, notes)
+    if not settings:
+        raise UsageError(f"nothing to measure with these options ({'; '.join(notes)})")
+    combinations = list(dict.fromkeys((s.model.path, s.backend, s.xnnpack) for s in settings))
+    total = float(len(settings) + (len(combinations) if scorer else 0))
+    report = progress or (lambda what, done, total: None)
+
+    def say(what: str, done: float) -> None:
+        report(what, done, total)
+
+    results = _measure_all(settings, options, say, notes)
+    if scorer is not None:
+        measured = {_key(result) for result in results}
+        wanted = [c for c in combinations if (str(c[0]), c[1], c[2]) in measured]
+        scores = score_all(wanted, scorer, _within(say, "accuracy", len(settings)))
+        results = [replace(result, accuracy=scores[_key(result)]) for result in results]
+    say("done", total)
+    return BenchReport(now(), machine_info(backends), options, tuple(results), tuple(notes))
+
+
+def _settings(
+    models: list[_Model], backends: list[str], options: BenchOptions, notes: list[str]
+) -> list[_Setting]:
+    """Every model x backend x XNNPACK x threads; XNNPACK off only where it can be."""
+    xnnpack_choices = _xnnpack_choices(backends, options.xnnpack, notes)
+    return [
         _Setting(model, backend, xnnpack, threads)
         for model in models
         for backend in backends
         for xnnpack in xnnpack_choices[backend]
         for threads in options.threads
     ]
-    scored = list(dict.fromkeys((s.model, s.backend, s.xnnpack) for s in settings))
-    total = float(len(settings) + (len(scored) if options.data else 0))
-    results = []
+
+
+def _measure_all(
+    settings: list[_Setting],
+    options: BenchOptions,
+    say: Callable[[str, float], None],
+    notes: list[str],
+) -> list[SettingResult]:
+    """Each setting in its own worker process, one after the other."""
+    results, failures = [], []
     for index, setting in enumerate(settings):
-        say(setting.describe(), index, total)
-        record = _run_worker(setting, options, _within(say, setting.describe(), index, total))
+        what = setting.describe()
+        say(what, index)
+        try:
+            record = _run_worker(setting, options, _within(say, what, index))
+        except ModelError as error:  # e.g. an op that only the other backend knows
+            failures.append(error)
+            notes.append(f"{what}: skipped ({error})")
+            continue
         results.append(SettingResult.from_worker(record))
-    if scorer is not None:
-        step = _within(say, "accuracy", len(settings), total)
-        scores = score_all([(m.path, b, x) for m, b, x in scored], scorer, step)
-        results = [replace(r, accuracy=scores[_key(r)]) for r in results]
-    say("done", total, total)
-    return BenchReport(
-        when=now(),
-        machine=machine_info(backends),
-        options=options,
-        results=tuple(results),
-        notes=tuple(notes + xnnpack_notes),
-    )
+    if not results:
+        raise failures[0]
+    return results
 
 
-def _within(say: Progress, what: str, index: int, total: float) -> Callable[[float], None]:
-    """Progress inside setting `index`: `part` of it (0..1) is done."""
-    return lambda part: say(what, index + part, total)
+def _within(say: Callable[[str, float], None], what: str, start: float) -> Callable[[float], None]:
+    """Progress from `start`: `part` more of the work is done."""
+    return lambda part: say(what, start + part)
 
 
 def _select_backends(asked: tuple[str, ...] | None) -> tuple[list[str], list[str]]:
@@ -338,11 +367,10 @@ def _select_backends(asked: tuple[str, ...] | None) -> tuple[list[str], list[str
 
 
 def _xnnpack_choices(
-    backends: Iterable[str], asked: tuple[bool, ...]
-) -> tuple[dict[str, tuple[bool, ...]], list[str]]:
+    backends: Iterable[str], asked: tuple[bool, ...], notes: list[str]
+) -> dict[str, tuple[bool, ...]]:
     """XNNPACK off needs the backend's OpResolverType; where it is missing, only 'on' runs."""
     choices: dict[str, tuple[bool, ...]] = {}
-    notes = []
     for name in backends:
         _, module = resolve_backend(name)
         if False in asked and not hasattr(module, "OpResolverType"):
@@ -350,7 +378,7 @@ def _xnnpack_choices(
             choices[name] = tuple(x for x in asked if x)
         else:
             choices[name] = asked
-    return choices, notes
+    return choices
 
 
 def _check_model(model: Path | None, backend: str) -> _Model:

@@ -129,21 +129,27 @@ def _row(result: SettingResult, with_accuracy: bool) -> list[str]:
     return row
 
 
-def rich_table(report: BenchReport) -> Table:
+def rich_tables(report: BenchReport, width: int = 80) -> list[Table]:
     """The rows for the terminal, turned a quarter: one column per setting, one row per
-    figure, so that a few settings fit in 80 columns (Markdown keeps a row per setting)."""
+    figure (Markdown keeps a row per setting), in as many tables as `width` needs."""
     from rich.table import Table
 
     columns, rows = table_rows(report)
-    table = Table(title=f"edge-digits bench ({report.options.runs} batch-1 runs per setting)")
-    table.add_column("")
-    for row in rows:
-        model, precision, backend, xnnpack, threads = row[:IDENTITY]
-        heading = f"{model}\n{precision}, {backend}\nXNNPACK {xnnpack}, {threads} thr."
-        table.add_column(heading, justify="right")
-    for index, name in enumerate(columns[IDENTITY:], start=IDENTITY):
-        table.add_row(name, *(row[index] for row in rows))
-    return table
+    per_table = max(1, (width - 24) // 16)  # the figure names take ~22 columns, a setting ~14
+    tables = []
+    for start in range(0, len(rows), per_table):
+        chunk = rows[start : start + per_table]
+        title = f"edge-digits bench ({report.options.runs} batch-1 runs per setting)"
+        table = Table(title=title if start == 0 else None)
+        table.add_column("")
+        for row in chunk:
+            model, precision, backend, xnnpack, threads = row[:IDENTITY]
+            heading = f"{model}\n{precision}, {backend}\nXNNPACK {xnnpack}, {threads} thr."
+            table.add_column(heading, justify="right")
+        for index, name in enumerate(columns[IDENTITY:], start=IDENTITY):
+            table.add_row(name, *(row[index] for row in chunk))
+        tables.append(table)
+    return tables
 
 
 # -- Markdown --------------------------------------------------------------------------------

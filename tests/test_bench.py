@@ -31,7 +31,7 @@ from edge_digits.runtime.bench_report import (
     append_markdown,
     check_appendable,
     markdown_section,
-    rich_table,
+    rich_tables,
     table_rows,
 )
 from edge_digits.runtime.bench_worker import main as worker_main
@@ -202,13 +202,18 @@ def test_table_rows_show_every_figure():
     assert "accuracy" not in table_rows(without_data)[0]
 
 
-def test_the_terminal_table_has_a_column_per_setting():
-    console = Console(record=True, width=120, color_system=None)
-    console.print(rich_table(report()))
+def test_the_terminal_tables_have_a_column_per_setting_and_fit_the_width():
+    console = Console(record=True, width=80, color_system=None)
+    for table in rich_tables(report()):
+        console.print(table)
     text = console.export_text()
     assert "a|b.tflite" in text and "XNNPACK on, 1 thr." in text
     for figure in ("p50 (us)", "30.0", "1.50x", "40,000", "56.5", "99.52%"):
         assert figure in text
+    many = report(results=report().results * 8)
+    tables = rich_tables(many, width=80)
+    assert len(tables) == 3 and sum(len(table.columns) - 1 for table in tables) == 8
+    assert len(rich_tables(many, width=200)) == 1
 
 
 def test_json_is_plain_data_with_every_documented_field():
@@ -376,6 +381,29 @@ def test_a_backend_that_is_not_installed_is_skipped_with_a_note(invoke):
     assert result.exit_code == 0
     assert f"{missing[0]}: not installed here; skipped" in json.loads(result.stdout)["notes"]
     assert f"note: {missing[0]}: not installed here; skipped" in result.stderr
+
+
+def test_a_setting_the_interpreter_cannot_run_is_skipped_with_a_note(monkeypatch):
+    from edge_digits.runtime import bench
+    from edge_digits.runtime.errors import ModelError
+
+    canned = report().results[0]
+
+    def fake_worker(setting, options, part_done):
+        if not setting.xnnpack:
+            raise ModelError("m.tflite: the interpreter cannot load this model (op v12)")
+        part_done(1.0)
+        record = json.loads(json.dumps(BenchReport("now", {}, options, (canned,)).to_dict()))
+        return {**record["results"][0], "model": str(setting.model.path)}
+
+    monkeypatch.setattr(bench, "_run_worker", fake_worker)
+    result = run_benchmark(
+        bench_options(runs=3, xnnpack="on,off", backends=available_backends()[0])
+    )
+    assert [r.xnnpack for r in result.results] == [True]
+    assert any("XNNPACK off" in note and "op v12" in note for note in result.notes)
+    with pytest.raises(ModelError, match="op v12"):
+        run_benchmark(bench_options(runs=3, xnnpack="off", backends=available_backends()[0]))
 
 
 def test_the_worker_reports_errors_as_a_json_line(capsys, tmp_path):
