@@ -15,9 +15,10 @@ sizes; and peak RSS. With `data`, the accuracy too, scored by `evaluate()`, the 
 
 Each setting is measured in a fresh child process (`python -m
 edge_digits.runtime.bench_worker`), one at a time. Import and load times are only honest
-in a process that has not imported or loaded anything of the kind before, and peak RSS
-(`ru_maxrss`) only ever grows: a process that had measured another setting, or held MNIST,
-would report that peak instead. A plain subprocess rather than multiprocessing's spawn,
+in a process that has not imported or loaded anything of the kind before, and a peak RSS
+only ever grows: a process that had measured another setting, or held MNIST, would report
+that peak instead (the worker reads VmHWM, since Linux carries `ru_maxrss` over an exec,
+from the parent into the child). A plain subprocess rather than multiprocessing's spawn,
 because spawn re-imports the parent's `__main__` (here the CLI with Typer and Rich) into
 the child, where it would count in the memory and the start-up. Accuracy is scored in this
 process, after the children, since it needs the data set in memory.
@@ -210,12 +211,14 @@ class SettingResult:
 
     @classmethod
     def from_worker(cls, record: Mapping[str, Any]) -> SettingResult:
-        """Rebuild what `bench_worker` printed as JSON."""
+        """Rebuild a result from JSON: what `bench_worker` prints, or one of `results`."""
         fields = dict(record)
         fields["latency_us"] = {
             name: LatencyStats(**stats) for name, stats in record["latency_us"].items()
         }
         fields["throughput"] = tuple(Throughput(**item) for item in record["throughput"])
+        if record.get("accuracy") is not None:
+            fields["accuracy"] = Accuracy(**record["accuracy"])
         return cls(**fields)
 
 

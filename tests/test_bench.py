@@ -416,8 +416,8 @@ def test_the_worker_reports_errors_as_a_json_line(capsys, tmp_path):
     assert message == {"error": f"{tmp_path / 'gone.tflite'}: no such model file", "exit_code": 3}
 
 
-def test_results_rebuild_from_the_workers_json():
-    original = replace(report().results[0], accuracy=None)
+@pytest.mark.parametrize("accuracy", [None, Accuracy("examples", 11, 10, 10 / 11, 1, 0)])
+def test_results_rebuild_from_json(accuracy):
+    original = replace(report().results[0], accuracy=accuracy)
     record = json.loads(json.dumps(BenchReport("now", {}, BenchOptions(), (original,)).to_dict()))
-    rebuilt = SettingResult.from_worker(record["results"][0])
-    assert rebuilt == original
+    assert SettingResult.from_worker(record["results"][0]) == original
