@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from environment import ROOT, header, python_command, relative
+
 BIN = Path(sys.executable).parent
 
 # The seeds' way, as their README examples do it.
@@ -63,9 +64,49 @@ def measure(command: list[str]) -> dict[str, object]:
     return result
 
 
-def git_commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    return done.stdout.strip() or "unknown"
+def cold_start(keras_model: Path, image: Path, runs: int) -> dict[str, Any]:
+    """Both commands, `runs` times each, alternating: medians, ratios and every run."""
+    commands = {
+        "edge-digits classify": [str(BIN / "edge-digits"), "classify", str(image)],
+        "seeds' way (TensorFlow + Keras)": [
+            sys.executable,
+            "-c",
+            SEEDS_WAY,
+            str(keras_model),
+            str(image),
+        ],
+    }
+    measured: dict[str, list[dict[str, object]]] = {name: [] for name in commands}
+    for command in commands.values():  # warm the page cache once; not recorded
+        measure(command)
+    for _ in range(runs):
+        for name, command in commands.items():
+            measured[name].append(measure(command))
+
+    summary = {
+        name: {
+            "wall_s_median": statistics.median(float(r["wall_s"]) for r in results),
+            "peak_rss_mib_median": statistics.median(float(r["peak_rss_mib"]) for r in results),
+            "output": results[-1]["stdout"],
+        }
+        for name, results in measured.items()
+    }
+    ours, theirs = (summary[name] for name in commands)
+    ratios = {
+        "wall_speedup": theirs["wall_s_median"] / ours["wall_s_median"],
+        "memory_ratio": theirs["peak_rss_mib_median"] / ours["peak_rss_mib_median"],
+    }
+    return {
+        "image": relative(image),
+        "runs": runs,
+        "summary": summary,
+        "ratios": ratios,
+        "targets": {
+            "at_least_15x_faster": ratios["wall_speedup"] >= 15,
+            "at_least_8x_less_memory": ratios["memory_ratio"] >= 8,
+        },
+        "raw": measured,
+    }
 
 
 def main() -> None:
@@ -80,53 +121,10 @@ def main() -> None:
     if not args.keras_model.exists():
         raise SystemExit(f"{args.keras_model}: no Keras model; run `make default-model` first")
 
-    commands = {
-        "edge-digits classify": [str(BIN / "edge-digits"), "classify", str(args.image)],
-        "seeds' way (TensorFlow + Keras)": [
-            sys.executable,
-            "-c",
-            SEEDS_WAY,
-            str(args.keras_model),
-            str(args.image),
-        ],
-    }
-    runs: dict[str, list[dict[str, object]]] = {name: [] for name in commands}
-    for command in commands.values():  # warm the page cache once; not recorded
-        measure(command)
-    for _ in range(args.runs):
-        for name, command in commands.items():
-            runs[name].append(measure(command))
-
-    summary = {
-        name: {
-            "wall_s_median": statistics.median(float(r["wall_s"]) for r in results),
-            "peak_rss_mib_median": statistics.median(float(r["peak_rss_mib"]) for r in results),
-            "output": results[-1]["stdout"],
-        }
-        for name, results in runs.items()
-    }
-    ours, theirs = (summary[name] for name in commands)
-    ratios = {
-        "wall_speedup": theirs["wall_s_median"] / ours["wall_s_median"],
-        "memory_ratio": theirs["peak_rss_mib_median"] / ours["peak_rss_mib_median"],
-    }
-    record = {
-        "benchmark": "cold_start",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": __import__("os").cpu_count(),
-        },
-        "git_commit": git_commit(),
-        "image": str(
-            args.image.relative_to(ROOT) if args.image.is_relative_to(ROOT) else args.image
-        ),
-        "runs": args.runs,
-        "summary": summary,
-        "ratios": ratios,
-        "raw": runs,
-    }
+    command = python_command("cold_start.py", f"--runs {args.runs}")
+    record = header("cold_start", command, quick=args.runs < 3)
+    record.update(cold_start(args.keras_model, args.image, args.runs))
+    summary, ratios = record["summary"], record["ratios"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
 
