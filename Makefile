@@ -8,13 +8,13 @@ VENV_LEGACY := .venv-tflite214
 BIN_LEGACY := $(VENV_LEGACY)/bin
 DEMO := runs/demo
 
-.PHONY: install install-legacy demo test lint typecheck pytest pytest-legacy pi-wheels default-model clean
+.PHONY: install install-legacy demo test lint typecheck pytest pytest-legacy pi-wheels default-model bench fuzz clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,dev,bench]'
 	touch $@
 
 install-legacy: $(VENV_LEGACY)/.installed
@@ -24,7 +24,7 @@ $(VENV_LEGACY)/.installed: pyproject.toml
 	# The legacy backend as on older Raspberry Pi images; the project itself without
 	# ai-edge-litert (--no-deps), its other runtime dependencies named here.
 	$(BIN_LEGACY)/python -m pip install --quiet 'tflite-runtime==2.14.0' 'numpy<2' pillow \
-		opencv-python typer rich pytest hypothesis
+		opencv-python 'typer<0.29' rich pytest hypothesis
 	$(BIN_LEGACY)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
@@ -64,6 +64,29 @@ test: lint typecheck pytest pytest-legacy pi-wheels
 # Rebuild the embedded default model (runtime/models/edge_int8.tflite) from scratch.
 default-model: install
 	$(BIN)/python -m edge_digits.train.default_model
+
+# The workstation benchmark suite -> benchmarks/results/*.json, benchmarks/RESULTS.md and a
+# plot. Builds the default model's Keras source and the seed models first when missing.
+# `make bench BENCH_FLAGS=--quick` is a short smoke run (results in runs/bench/quick-results).
+bench: install
+	test -f runs/default/model.keras || $(MAKE) default-model
+	$(BIN)/python benchmarks/suite.py $(BENCH_FLAGS)
+
+# Coverage-guided fuzzing (atheris; README.md, "Bad input") of the image loader, and of the model
+# loader on both interpreters; each run stops after FUZZ_TIME seconds. Crashing inputs are
+# written to runs/fuzz/<target>/crash-*, the growing corpus to runs/fuzz/<target>/corpus/.
+FUZZ_TIME ?= 60
+fuzz: $(VENV)/.fuzz-installed $(VENV_LEGACY)/.fuzz-installed
+	$(BIN)/python fuzz/fuzz_image.py -max_total_time=$(FUZZ_TIME)
+	$(BIN)/python fuzz/fuzz_model.py -max_total_time=$(FUZZ_TIME)
+	EDGE_DIGITS_BACKEND=tflite-runtime $(BIN_LEGACY)/python fuzz/fuzz_model.py \
+		-max_total_time=$(FUZZ_TIME)
+$(VENV)/.fuzz-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[fuzz]'
+	touch $@
+$(VENV_LEGACY)/.fuzz-installed: $(VENV_LEGACY)/.installed
+	$(BIN_LEGACY)/python -m pip install --quiet 'atheris>=2.3'
+	touch $@
 
 clean:
 	rm -rf $(VENV) $(VENV_LEGACY) runs build *.egg-info .pytest_cache .mypy_cache .ruff_cache

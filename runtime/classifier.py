@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,13 @@ import numpy as np
 from .backend import make_interpreter
 from .errors import EdgeDigitsWarning, ModelError, UsageError
 from .fileio import sha256_bytes
-from .preprocess import NoDigit, load_gray, preprocess_file, preprocess_gray, preprocess_number
+from .preprocess import (
+    NoDigit,
+    load_gray,
+    pixel_limit,
+    preprocess_gray,
+    preprocess_number,
+)
 from .sidecar import MNIST_LABELS, PreprocessSettings, Sidecar, sidecar_path
 
 DEFAULT_MODEL_NAME = "edge_int8.tflite"
@@ -31,7 +36,9 @@ MAX_BATCH = 256  # images per interpreter call: bounded memory, most of the batc
 
 def default_model_path() -> Path:
     """The int8 `edge` model shipped inside the package."""
-    return Path(str(resources.files("edge_digits.runtime") / "models" / DEFAULT_MODEL_NAME))
+    # Beside this module: the package is always installed as files (setuptools package
+    # data), and importing importlib.resources would cost ~5 ms of a cold `classify`.
+    return Path(__file__).parent / "models" / DEFAULT_MODEL_NAME
 
 
 @dataclass(frozen=True)
@@ -43,12 +50,15 @@ class ClassifierOptions:
         num_threads: interpreter threads; None lets the backend choose.
         backend: "litert" or "tflite-runtime"; None takes the first installed.
         xnnpack: False runs the builtin kernels without the XNNPACK delegate.
+        max_pixels: images with more pixels are refused unread (decompression bombs);
+            None: $EDGE_DIGITS_MAX_PIXELS, else preprocess.DEFAULT_MAX_PIXELS.
     """
 
     model: Path | None = None
     num_threads: int | None = None
     backend: str | None = None
     xnnpack: bool = True
+    max_pixels: int | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ class Classifier:
 
     def __init__(self, options: ClassifierOptions | None = None) -> None:
         options = options or ClassifierOptions()
+        self.max_pixels = pixel_limit(options.max_pixels)  # a wrong value fails before any work
         if options.num_threads is not None and options.num_threads < 1:
             raise UsageError(f"threads must be 1 or more, got {options.num_threads}")
         self.model_path = Path(options.model) if options.model else default_model_path()
@@ -114,6 +125,18 @@ class Classifier:
         batch = int(self._input.get("shape_signature", self._input["shape"])[0])
         self._fixed_batch = batch if batch > 0 else None
         self._batch = int(self._input["shape"][0])
+        # Worked out once, not per call: on one image the interpreter takes ~25 us, and every
+        # dict lookup, np.iinfo() or extra numpy call in predict() adds to each prediction.
+        self._input_index = int(self._input["index"])
+        self._output_index = int(self._output["index"])
+        self._input_dtype = np.dtype(self._input["dtype"])
+        self._input_tail = tuple(int(d) for d in self._input["shape"][1:])
+        self._input_range = _integer_range(self._input)
+        self._output_range = _integer_range(self._output)
+        # An integer output whose zero point is its type's minimum never dequantises below 0.
+        self._output_may_be_negative = self._output_range is None or (
+            self._output_range[1] > self._output_range[2] or self._output_range[0] <= 0
+        )
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -126,12 +149,21 @@ class Classifier:
                 f"{self.model_path}: model has {len(inputs)} inputs and {len(outputs)} outputs; "
                 "expected one 28x28x1 image in and 10 class scores out"
             )
-        in_shape = [int(d) for d in inputs[0].get("shape_signature", inputs[0]["shape"])[1:]]
-        out_shape = [int(d) for d in outputs[0].get("shape_signature", outputs[0]["shape"])[1:]]
-        if in_shape not in ([28, 28, 1], [28, 28]) or out_shape != [10]:
+        # The signature (batch -1) and the shape are separate fields of the file: a damaged
+        # one can make them disagree, and predict() relies on both.
+        for key in ("shape_signature", "shape"):
+            in_shape = [int(d) for d in inputs[0].get(key, inputs[0]["shape"])[1:]]
+            out_shape = [int(d) for d in outputs[0].get(key, outputs[0]["shape"])[1:]]
+            if in_shape not in ([28, 28, 1], [28, 28]) or out_shape != [10]:
+                raise ModelError(
+                    f"{self.model_path}: model takes input {in_shape} and gives {out_shape}; "
+                    "expected a 28x28x1 image in and 10 class scores out"
+                )
+        batch = int(inputs[0].get("shape_signature", inputs[0]["shape"])[0])
+        if batch == 0 or batch > MAX_BATCH or not 1 <= int(inputs[0]["shape"][0]) <= MAX_BATCH:
             raise ModelError(
-                f"{self.model_path}: model takes input {in_shape} and gives {out_shape}; "
-                "expected a 28x28x1 image in and 10 class scores out"
+                f"{self.model_path}: model takes batches of {batch}; "
+                f"expected a dynamic batch or a fixed one of 1 to {MAX_BATCH}"
             )
         for details, role in ((inputs[0], "input"), (outputs[0], "output")):
             if np.issubdtype(details["dtype"], np.integer) and not details["quantization"][0]:
@@ -193,11 +225,15 @@ class Classifier:
             images = images[..., None]
         if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
             raise UsageError(f"expected images of shape (N, 28, 28[, 1]), got {images.shape}")
+        if np.count_nonzero(np.isfinite(images)) != images.size:  # cheaper than .all()
+            raise UsageError("images contain NaN or infinity; expected values in the input range")
+        if len(images) <= MAX_BATCH:  # the common case, without a copy by concatenate
+            return self._invoke(images) if len(images) else np.zeros((0, 10), np.float32)
         chunks = [
             self._invoke(images[start : start + MAX_BATCH])
             for start in range(0, len(images), MAX_BATCH)
         ]
-        return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
+        return np.concatenate(chunks)
 
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
         count = len(batch)
@@ -212,43 +248,56 @@ class Classifier:
                 ]
             )[:count]
         if count != self._batch:
-            self._interpreter.resize_tensor_input(
-                self._input["index"], [count, *self._input["shape"][1:]]
-            )
+            self._interpreter.resize_tensor_input(self._input_index, [count, *self._input_tail])
             self._interpreter.allocate_tensors()
             self._batch = count
         return self._run(batch)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        tensor = batch.reshape((len(batch), *self._input["shape"][1:]))
+        if batch.shape[1:] != self._input_tail:  # a model that takes (N, 28, 28)
+            batch = batch.reshape((len(batch), *self._input_tail))
         try:
-            self._interpreter.set_tensor(self._input["index"], self._quantize(tensor))
+            self._interpreter.set_tensor(self._input_index, self._quantize(batch))
             self._interpreter.invoke()
-            output = self._interpreter.get_tensor(self._output["index"])
+            output = self._interpreter.get_tensor(self._output_index)
         except (RuntimeError, ValueError) as error:
             reason = " ".join(str(error).split())[:200]
             raise ModelError(f"{self.model_path}: inference failed ({reason})") from None
-        return self._dequantize(output)
+        scores = self._dequantize(output)
+        # Damaged weights: never print a NaN as a score. (Dequantised integers are finite by
+        # construction, and so is the softmax of finite values: only float outputs need it.)
+        if self._output_range is None and not np.isfinite(scores).all():
+            raise ModelError(
+                f"{self.model_path}: the model gives NaN or infinite scores (damaged weights?); "
+                "copy or convert it again"
+            )
+        return scores
 
     def _quantize(self, values: np.ndarray) -> np.ndarray:
-        dtype = self._input["dtype"]
-        if not np.issubdtype(dtype, np.integer):
-            return values.astype(dtype)
-        scale, zero_point = self._input["quantization"]
-        info = np.iinfo(dtype)
-        quantized = np.clip(np.rint(values / scale + zero_point), info.min, info.max)
-        return np.asarray(quantized, dtype=dtype)
+        if self._input_range is None:
+            return values.astype(self._input_dtype)
+        scale, zero_point, low, high = self._input_range
+        quantized = values / scale  # a new array: the steps below work in place
+        quantized += zero_point
+        np.rint(quantized, out=quantized)
+        np.maximum(quantized, low, out=quantized)  # np.clip, without its Python-level overhead
+        np.minimum(quantized, high, out=quantized)
+        return quantized.astype(self._input_dtype)
 
     def _dequantize(self, values: np.ndarray) -> np.ndarray:
-        if np.issubdtype(values.dtype, np.integer):
-            scale, zero_point = self._output["quantization"]
-            values = (values.astype(np.float32) - zero_point) * scale
+        """The output tensor (the model's declared dtype) -> float32 probabilities."""
         values = values.astype(np.float32)
+        if self._output_range is not None:
+            scale, zero_point, _, _ = self._output_range
+            values -= zero_point
+            values *= scale
         # Our models end in softmax. A foreign model that emits logits gets one here, so that
         # scores are always probabilities; decided per row, so that no image's score depends
         # on the others in its batch.
-        logits = (values.min(axis=1) < -1e-3) | (np.abs(values.sum(axis=1) - 1.0) > 0.05)
-        if logits.any():
+        logits = np.abs(values.sum(axis=1) - 1.0) > 0.05
+        if self._output_may_be_negative:
+            logits |= values.min(axis=1) < -1e-3
+        if np.count_nonzero(logits):  # cheaper than .any()
             shifted = np.exp(values[logits] - values[logits].max(axis=1, keepdims=True))
             values[logits] = shifted / shifted.sum(axis=1, keepdims=True)
         return values
@@ -274,7 +323,8 @@ class Classifier:
 
     def classify_file(self, path: Path | str, top_k: int = 1) -> Prediction:
         """An image file -> Prediction (InputError if it cannot be read)."""
-        return self.classify_inputs([preprocess_file(Path(path), self.settings)], top_k)[0]
+        gray = load_gray(Path(path), self.max_pixels)
+        return self.classify_inputs([preprocess_gray(gray, self.settings)], top_k)[0]
 
     def read_number(self, gray: np.ndarray) -> NumberReading:
         """A uint8 grayscale picture of several digits (rows of them) -> NumberReading.
@@ -310,7 +360,17 @@ class Classifier:
 
     def read_number_file(self, path: Path | str) -> NumberReading:
         """An image file of several digits -> NumberReading (InputError if it cannot be read)."""
-        return self.read_number(load_gray(Path(path)))
+        return self.read_number(load_gray(Path(path), self.max_pixels))
+
+
+def _integer_range(details: dict[str, Any]) -> tuple[float, int, int, int] | None:
+    """(scale, zero point, type minimum, type maximum) of an integer tensor; None if float."""
+    dtype = np.dtype(details["dtype"])
+    if dtype.kind not in "iu":
+        return None
+    scale, zero_point = details["quantization"]
+    info = np.iinfo(dtype)
+    return float(scale), int(zero_point), int(info.min), int(info.max)
 
 
 def _prediction(probabilities: np.ndarray, top_k: int) -> Prediction:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -15,11 +16,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from .errors import (
     EdgeDigitsError,
@@ -38,9 +37,53 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Plain consoles: user text (paths, messages) is printed as given, never read as markup/emoji.
-out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# What Rich prints unchanged: no control characters (it drops some and expands tabs).
+_PLAIN_LINE = re.compile(r"[^\x00-\x1f\x7f]*")
+
+
+class _Output:
+    """A plain Rich console (user text is printed as given, never read as markup or emoji),
+    made on first use. A plain one-line string, what `classify` and `camera` print, is
+    written directly, as Rich would write it: importing Rich is ~20 ms of a cold
+    `edge-digits classify img.png`. Tables, styles and the rest go through Rich."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(
+                stderr=self._stderr, highlight=False, soft_wrap=True, markup=False, emoji=False
+            )
+        return self._console
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        text = objects[0] if len(objects) == 1 and not options else None
+        if type(text) is str and _PLAIN_LINE.fullmatch(text):
+            stream = sys.stderr if self._stderr else sys.stdout
+            try:
+                stream.write(text + "\n")
+            except UnicodeEncodeError:  # a file name in another encoding than the terminal's
+                encoding = stream.encoding or "utf-8"
+                text = text.encode(encoding, "backslashreplace").decode(encoding)
+                stream.write(text + "\n")  # as stderr shows it: b"\xe9" as \udce9
+            stream.flush()  # as Rich does: stdout and stderr lines stay in order
+        else:
+            self.console.print(*objects, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+out = _Output()
+err = _Output(stderr=True)
 T = TypeVar("T")
 
 EXIT_INTERRUPTED = 130
@@ -150,6 +193,8 @@ def data(path: DataOption = None) -> None:
         mnist = load_mnist(path, progress=_progress)
     out.print(f"MNIST from {mnist.source}: {mnist.path}")
     out.print(f"sha256 of the arrays: {mnist.digest}")
+    from rich.table import Table
+
     table = Table("label", "train", "test", title="label counts")
     train_counts, test_counts = mnist.label_counts("train"), mnist.label_counts("test")
     for digit in range(10):
@@ -241,6 +286,8 @@ def convert(
             data=data_path,
             echo=_progress,
         )
+    from rich.table import Table
+
     table = Table(
         title=f"parity on {report.test_images} MNIST test images ({report.keras.path.parent})"
     )
@@ -272,6 +319,15 @@ def classify(
     threads: ThreadsOption = None,
     backend: BackendOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    max_pixels: Annotated[
+        int | None,
+        typer.Option(
+            "--max-pixels",
+            min=1,
+            help="Refuse larger images unread (decompression bombs); "
+            "default: $EDGE_DIGITS_MAX_PIXELS, else 89478485.",
+        ),
+    ] = None,
 ) -> None:
     """Classify images. Exit code 1 if any file could not be read (the rest are still classified)."""
     from .classifier import Classifier, ClassifierOptions
@@ -282,7 +338,10 @@ def classify(
         if debug_dir is not None:
             ensure_output_dir(debug_dir)
         options = ClassifierOptions(
-            model=model, num_threads=threads, backend=backend.value if backend else None
+            model=model,
+            num_threads=threads,
+            backend=backend.value if backend else None,
+            max_pixels=max_pixels,
         )
         classifier = Classifier(options)
         for result in classify_paths(
@@ -395,10 +454,10 @@ def camera(
 ) -> None:
     """Read digits from a camera, video or folder; print each steady reading as a JSON line.
 
-    A value is reported once it has been read in --stable frames in a row, each scoring at
-    least --min-score, and again only when it changes (taking the digit away reports null).
-    Ends at the end of a video or folder, on Ctrl-C (exit 130) or SIGTERM (exit 0), with a
-    one-line summary on stderr. Exit 7 when the source cannot be opened or stops."""
+    A value is reported once it has been read in --stable frames in a row, each scoring at least --min-score, and again only when it changes (taking the digit away reports null).
+
+    Ends at the end of a video or folder, on Ctrl-C (exit 130) or SIGTERM (exit 0), with a one-line summary on stderr; exit 7 when the source cannot be opened or stops delivering frames.
+    """
     import signal
 
     from .camera import CameraOptions, Sink, Summary, parse_roi, watch
@@ -470,6 +529,8 @@ def info(
     if as_json:
         out.print(json.dumps(description, indent=2))
         return
+    from rich.table import Table
+
     table = Table(show_header=False, title=str(description["path"]))
     for key, value in description.items():
         if key != "sidecar":
@@ -477,6 +538,84 @@ def info(
     out.print(table)
     sidecar = description.get("sidecar")
     out.print(json.dumps(sidecar, indent=2) if sidecar else "no sidecar")
+
+
+@app.command()
+def bench(
+    models: Annotated[
+        list[Path] | None,
+        typer.Argument(help=".tflite models (default: the embedded one).", show_default=False),
+    ] = None,
+    runs: Annotated[int, typer.Option(min=1, help="Timed batch-1 calls per setting.")] = 1000,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed calls before timing.")] = 100,
+    batch: Annotated[str, typer.Option(help="Batch sizes for throughput, e.g. 1,8,64.")] = "1,8,64",
+    threads: Annotated[str, typer.Option(help="Interpreter threads, e.g. 1,2,4.")] = "1",
+    backend: Annotated[
+        str | None,
+        typer.Option(help="litert, tflite-runtime or both (default: every installed one)."),
+    ] = None,
+    xnnpack: Annotated[str, typer.Option(help="XNNPACK: on, off or on,off.")] = "on,off",
+    data: Annotated[
+        str | None, typer.Option(help="Also score accuracy: 'mnist' or a labelled folder.")
+    ] = None,
+    data_path: Annotated[
+        Path | None, typer.Option("--data-path", help="A local mnist.npz or IDX folder.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Append a dated Markdown section to this file.")
+    ] = None,
+) -> None:
+    """Measure models: size, load, first inference, latency, throughput, peak RSS, accuracy.
+
+    Each setting (backend x XNNPACK x threads) is measured in a fresh process; the README lists the JSON fields.
+    """
+    from .bench import bench_options, run_benchmark
+    from .bench_report import append_markdown, check_appendable, markdown_section, rich_tables
+
+    with _user_errors():
+        options = bench_options(
+            models or [], runs=runs, warmup=warmup, batch=batch, threads=threads,
+            backends=backend, xnnpack=xnnpack, data=data, data_path=data_path,
+        )  # fmt: skip
+        if out_file is not None:
+            check_appendable(out_file)
+        with _progress_bar() as update:
+            report = run_benchmark(options, update)
+        if out_file is not None:
+            append_markdown(out_file, markdown_section(report))
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        for table in rich_tables(report, out.width):
+            out.print(table)
+    for note in report.notes:
+        err.print(f"note: {note}")
+    if out_file is not None:
+        err.print(f"appended to {out_file}")
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[str, float, float], None]]:
+    """A progress bar on stderr while measuring, on a terminal only."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+    )
+    console = err.console
+    with Progress(
+        *columns, console=console, transient=True, disable=not console.is_terminal
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(what: str, done: float, total: float) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        yield update
 
 
 def run(args: list[str] | None = None) -> int:

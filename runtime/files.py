@@ -63,7 +63,7 @@ def _classify_chunk(
             outcomes.append(FileResult(path=item.argument, error=item.message))
             continue
         try:
-            gray = load_gray(item)
+            gray = load_gray(item, classifier.max_pixels)
             reading = classifier.read_number(gray) if number else None
             if debug_dir is not None:
                 from .debug import write_debug
