@@ -10,6 +10,8 @@ are quantised and dequantised with the scale and zero point the model itself dec
 
 from __future__ import annotations
 
+import contextlib
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,7 @@ from .sidecar import MNIST_LABELS, PreprocessSettings, Sidecar, sidecar_path
 
 DEFAULT_MODEL_NAME = "edge_int8.tflite"
 SPLIT_COST = 0.15  # how much surer a reading as touching digits must be, per extra digit
+PAIR_RETRIES = (0.05, 0.2)  # seconds: a model and sidecar being replaced settle within these
 MAX_BATCH = 256  # images per interpreter call: bounded memory, most of the batching gain
 
 
@@ -104,21 +107,20 @@ class Classifier:
         if options.num_threads is not None and options.num_threads < 1:
             raise UsageError(f"threads must be 1 or more, got {options.num_threads}")
         self.model_path = Path(options.model) if options.model else default_model_path()
-        try:
-            content = self.model_path.read_bytes()
-        except FileNotFoundError:
-            raise ModelError(f"{self.model_path}: no such model file") from None
-        except OSError as error:
-            raise ModelError(f"{self.model_path}: cannot read model ({error.strerror})") from None
-        self._interpreter, self.backend = make_interpreter(
-            content,
-            origin=str(self.model_path),
-            num_threads=options.num_threads,
-            backend=options.backend,
-            xnnpack=options.xnnpack,
-        )
-        self._input, self._output = self._check_tensors()
-        self.sidecar = self._load_sidecar(content)
+        content = self._read_model()
+        for _ in range(2):  # a second time only if the model was replaced while being read
+            self._interpreter, self.backend = make_interpreter(
+                content,
+                origin=str(self.model_path),
+                num_threads=options.num_threads,
+                backend=options.backend,
+                xnnpack=options.xnnpack,
+            )
+            self._input, self._output = self._check_tensors()
+            self.sidecar, matched = self._read_sidecar(content)
+            if matched == content:
+                break
+            content = matched
         self._check_sidecar()
         # A model exported with a fixed batch size cannot be resized: feed it batches of
         # exactly that size (the last one padded). -1 is a dynamic batch dimension.
@@ -183,7 +185,22 @@ class Classifier:
                 "labels, but the model takes 28x28 and gives 10 scores; re-run `edge-digits convert`"
             )
 
-    def _load_sidecar(self, content: bytes) -> Sidecar | None:
+    def _read_model(self) -> bytes:
+        try:
+            return self.model_path.read_bytes()
+        except FileNotFoundError:
+            raise ModelError(f"{self.model_path}: no such model file") from None
+        except OSError as error:
+            raise ModelError(f"{self.model_path}: cannot read model ({error.strerror})") from None
+
+    def _read_sidecar(self, content: bytes) -> tuple[Sidecar | None, bytes]:
+        """The sidecar of the model read as `content` (None, with a warning, when there is
+        none), and the model bytes it matches.
+
+        `convert` replaces a pair sidecar first, then model, under a lock on the folder;
+        a reader that read the old model just before may then find the new sidecar. So a
+        mismatch is read again, briefly, before it counts as a stale sidecar; the bytes
+        returned are then the new model's."""
         path = sidecar_path(self.model_path)
         if not path.exists():
             warnings.warn(
@@ -191,14 +208,21 @@ class Classifier:
                 EdgeDigitsWarning,
                 stacklevel=3,
             )
-            return None
+            return None, content
         sidecar = Sidecar.read(path)
-        if sidecar.model_sha256 != sha256_bytes(content):
-            raise ModelError(
-                f"{path}: sidecar does not match {self.model_path.name} (sha256 differs); "
-                "re-run `edge-digits convert` or delete the stale sidecar"
-            )
-        return sidecar
+        for pause in PAIR_RETRIES:
+            if sidecar.model_sha256 == sha256_bytes(content):
+                return sidecar, content
+            time.sleep(pause)
+            with contextlib.suppress(ModelError):  # between the two renames: no model yet
+                content = self._read_model()
+            sidecar = Sidecar.read(path)
+        if sidecar.model_sha256 == sha256_bytes(content):
+            return sidecar, content
+        raise ModelError(
+            f"{path}: sidecar does not match {self.model_path.name} (sha256 differs); "
+            "re-run `edge-digits convert` or delete the stale sidecar"
+        )
 
     @property
     def settings(self) -> PreprocessSettings:

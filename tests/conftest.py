@@ -4,10 +4,15 @@ model trained and converted once per session (only where TensorFlow is installed
 from __future__ import annotations
 
 import importlib.util
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from edge_digits.runtime.cli import run
 from edge_digits.runtime.data import Mnist, load_mnist
 from PIL import Image
 
@@ -19,6 +24,42 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("train") and not HAS_TENSORFLOW:
             item.add_marker(skip)
+
+
+@dataclass
+class CliResult:
+    """What one `edge-digits` call did: its exit code and what it printed."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """stdout as JSON lines (`--json`, `camera`)."""
+        return [json.loads(line) for line in self.stdout.splitlines()]
+
+    @property
+    def errors(self) -> list[str]:
+        return self.stderr.splitlines()
+
+
+@pytest.fixture()
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run the CLI in this process as the console script does. An exception escaping `run`
+    fails the test, and so does a traceback in the output: either would reach a user."""
+
+    def call(*args: str) -> CliResult:
+        code = run(list(args))
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.out + captured.err
+        return CliResult(code, captured.out, captured.err)
+
+    return call
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import math
 import os
 import re
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,6 @@ from edge_digits.runtime.bench_report import (
 )
 from edge_digits.runtime.bench_worker import main as worker_main
 from edge_digits.runtime.bench_worker import round_sizes
-from edge_digits.runtime.cli import run
 from edge_digits.runtime.errors import DataError, OutputError, UsageError
 from rich.console import Console
 
@@ -60,23 +59,9 @@ THROUGHPUT_FIELDS = {"batch", "images_per_s", "batch_ms_p50", "calls"}
 ACCURACY_FIELDS = {"data", "images", "correct", "accuracy", "no_digit", "unreadable"}
 
 
-@dataclass
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture()
-def invoke(capsys):
-    """Run the CLI as the console script does; an exception escaping `run` fails the test."""
-
-    def call(*args: str) -> Result:
-        code = run(list(args))
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return call
+def invoke(cli):
+    return cli
 
 
 def report(**changes) -> BenchReport:

@@ -23,7 +23,6 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from io import StringIO
 from pathlib import Path
@@ -42,7 +41,6 @@ from edge_digits.runtime.camera import (
     region,
 )
 from edge_digits.runtime.classifier import NumberReading
-from edge_digits.runtime.cli import run
 from edge_digits.runtime.errors import CameraError, UsageError
 from edge_digits.runtime.frames import (
     PICAMERA_HINT,
@@ -87,21 +85,6 @@ CLI = [
 # -- helpers and fixtures --------------------------------------------------------------------
 
 
-@dataclass
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def records(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.stdout.splitlines()]
-
-    @property
-    def errors(self) -> list[str]:
-        return self.stderr.splitlines()
-
-
 class Hung(Exception):
     """A call that had to end by itself did not."""
 
@@ -123,15 +106,12 @@ def deadline(seconds: float) -> Iterator[None]:
 
 
 @pytest.fixture()
-def invoke(capsys):
-    """Run the CLI in this process, as the console script does, bounded in time; any
-    exception escaping `run` fails the test (it would be a traceback for the user)."""
+def invoke(cli):
+    """`edge-digits camera ...` in this process, bounded in time: a hang fails the test."""
 
-    def call(*args: str, seconds: float = 30.0) -> Result:
+    def call(*args: str, seconds: float = 30.0) -> Any:
         with deadline(seconds):
-            code = run(["camera", *args])
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+            return cli("camera", *args)
 
     return call
 

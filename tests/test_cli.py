@@ -5,38 +5,17 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from edge_digits.runtime.cli import run
 from PIL import Image
 
-COMMANDS = ["data", "train", "convert", "classify", "info"]
-
-
-@dataclass
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
+COMMANDS = ["data", "train", "convert", "classify", "camera", "bench", "info"]
 
 
 @pytest.fixture()
-def invoke(capsys):
-    """Run the CLI as the console script does; any exception escaping `run` fails the test
-    (that would be a traceback for the user)."""
-
-    def call(*args: str) -> Result:
-        code = run(list(args))
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return call
+def invoke(cli):
+    return cli
 
 
 @pytest.fixture()
