@@ -34,9 +34,9 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def is_temporary(path: Path) -> bool:
+def is_temporary(path: Path | str) -> bool:
     """True for the name of a temporary file written by `atomic_path` or `atomic_pair`."""
-    return _TEMPORARY.fullmatch(Path(path).name) is not None
+    return _TEMPORARY.fullmatch(os.path.basename(path)) is not None
 
 
 def _pid_alive(pid: int) -> bool:

@@ -237,3 +237,23 @@ def test_ctrl_c_during_training_says_how_to_resume(invoke, monkeypatch, tmp_path
     assert result.stderr.strip() == (
         f"interrupted; `edge-digits train --resume --out {tmp_path / 'run'}` continues from the last epoch"
     )
+
+
+def test_a_folder_is_read_recursively_in_path_order(tmp_path):
+    from edge_digits.runtime.sources import expand_paths
+
+    for name in (
+        "b.png",
+        "a/z.PNG",
+        "a-b/c.jpg",
+        "a/b/d.png",
+        "notes.txt",
+        "a/.x.tmp-1-ab12cd34.png",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "link").symlink_to(tmp_path / "a", target_is_directory=True)  # not followed
+    found = [p.relative_to(tmp_path).as_posix() for p in expand_paths([tmp_path])]
+    # Folder by folder, as sorting Paths orders them ("a/..." before "a-b/..."); the temporary
+    # file of an interrupted write is skipped.
+    assert found == ["a/b/d.png", "a/z.PNG", "a-b/c.jpg", "b.png"]
