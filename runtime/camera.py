@@ -233,13 +233,14 @@ def watch(
     current: Reading | None = None
     interval = 1.0 / max_fps if max_fps else 0.0
     next_due = time.monotonic()
-    for frame in frames:
-        result = read_frame(classifier, frame, options)
+    for result in classify_frames(frames, classifier, options):
+        frame = result.frame
         summary.frames += 1
         summary.milliseconds.append(result.milliseconds)
         now = time.monotonic()
         recent.append(now)
-        fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
+        span = recent[-1] - recent[0]
+        fps = (len(recent) - 1) / span if span > 0 else 0.0  # a coarse clock may tick once
         stable = stabiliser.update(result.value, result.score)
         if stable is not None:
             value, score = stable

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .backend import make_interpreter
-from .errors import EdgeDigitsWarning, ModelError, UsageError
+from .errors import EdgeDigitsWarning, ModelError, UsageError, one_line
 from .fileio import sha256_bytes
 from .preprocess import (
     NoDigit,
@@ -121,6 +121,11 @@ class Classifier:
             if matched == content:
                 break
             content = matched
+        else:
+            raise ModelError(
+                f"{self.model_path}: the model changed twice while being loaded (is "
+                "`edge-digits convert` writing it?); try again when it has finished"
+            )
         self._check_sidecar()
         # A model exported with a fixed batch size cannot be resized: feed it batches of
         # exactly that size (the last one padded). -1 is a dynamic batch dimension.
@@ -285,7 +290,7 @@ class Classifier:
             self._interpreter.invoke()
             output = self._interpreter.get_tensor(self._output_index)
         except (RuntimeError, ValueError) as error:
-            reason = " ".join(str(error).split())[:200]
+            reason = one_line(error, 200)
             raise ModelError(f"{self.model_path}: inference failed ({reason})") from None
         scores = self._dequantize(output)
         # Damaged weights: never print a NaN as a score. (Dequantised integers are finite by

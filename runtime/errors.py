@@ -7,6 +7,12 @@ on stderr and exits with its `exit_code`. The codes are documented in the README
 from __future__ import annotations
 
 
+def one_line(error: BaseException, limit: int | None = None) -> str:
+    """An exception's text as one line (libraries' messages span lines), or its type's name."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if limit is None else text[:limit]
+
+
 class EdgeDigitsError(Exception):
     """Base of every error the library raises on purpose; the message is one line for a user."""
 

@@ -14,6 +14,7 @@ seconds instead of a hung process. Picamera2 is imported only when asked for.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -27,7 +28,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import CameraError, EdgeDigitsWarning, InputError, MissingDependencyError
+from .errors import CameraError, EdgeDigitsWarning, InputError, MissingDependencyError, one_line
+from .native import capture_stderr
 from .preprocess import load_gray
 from .sources import IMAGE_SUFFIXES, Unmatched, expand_paths
 
@@ -81,9 +83,11 @@ def open_source(
     width: int | None = None,
     height: int | None = None,
     timeout: float = FRAME_TIMEOUT,
+    max_pixels: int | None = None,
 ) -> FrameSource:
     """`--source` -> a FrameSource: a camera index, `picamera`, a stream URL, a video file,
-    a folder of images or one image. `width`/`height` ask a camera for that frame size."""
+    a folder of images or one image. `width`/`height` ask a camera for that frame size;
+    `max_pixels` bounds the images of a folder (see preprocess.pixel_limit)."""
     if spec.isdigit():
         return OpenCVSource(int(spec), live=True, width=width, height=height, timeout=timeout)
     if spec.lower() in ("picamera", "picamera2"):
@@ -92,7 +96,7 @@ def open_source(
         return OpenCVSource(spec, live=True, timeout=timeout)
     path = Path(spec)
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
-        return FolderSource(path)
+        return FolderSource(path, max_pixels=max_pixels)
     if path.is_file():
         return OpenCVSource(str(path), live=False)
     raise CameraError(
@@ -125,16 +129,17 @@ class OpenCVSource(FrameSource):
                 self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
 
     def _read(self) -> Iterator[tuple[float | None, np.ndarray]]:
-        misses = 0
+        misses = read = 0
         while True:
             ok, image = self._capture.read()
             if ok and image is not None and image.size:
-                misses = 0
+                misses, read = 0, read + 1
                 position = self._capture.get(cv2.CAP_PROP_POS_MSEC) if not self.live else None
                 yield (position / 1000.0 if position is not None else None), image
                 continue
             if not self.live:
-                return  # the end of the video
+                self._check_end(read)
+                return
             misses += 1  # a camera may drop a frame now and then; many in a row: it is gone
             if misses >= 10:
                 raise CameraError(
@@ -142,6 +147,23 @@ class OpenCVSource(FrameSource):
                     "or the stream, then start again"
                 )
             time.sleep(0.05)
+
+    def _check_end(self, read: int) -> None:
+        """The end of a video file: fine if all its frames were read, a warning if it ended
+        early (truncated or damaged), an error if no frame could be decoded at all."""
+        expected = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if read == 0:
+            raise CameraError(
+                f"{self.name}: no frame could be decoded; check the file (truncated? a codec "
+                "OpenCV lacks?) or convert it, e.g. to MJPG or H.264"
+            )
+        if expected > 0 and read < expected - 1:  # containers may count one frame too many
+            warnings.warn(
+                f"{self.name}: the video ended after {read} of its {expected} frames "
+                "(truncated or damaged?)",
+                EdgeDigitsWarning,
+                stacklevel=2,
+            )
 
     def __iter__(self) -> Iterator[Frame]:
         frames = _numbered(self._read())
@@ -165,16 +187,18 @@ def _open_capture(target: int | str, name: str, timeout: float) -> Any:
     logging = getattr(cv2.utils, "logging", None) or cv2
     level = logging.getLogLevel()
     logging.setLogLevel(0)  # LOG_LEVEL_SILENT in both
-    try:
-        if isinstance(target, str) and target.lower().startswith(STREAM_PREFIXES):
-            milliseconds = int(timeout * 1000)
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds]
-            params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds]
-            capture = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
-        else:
-            capture = cv2.VideoCapture(target)
-    finally:
-        logging.setLogLevel(level)
+    # OpenCV's own AVI parser writes to stderr directly ("Unexpected element..."): dropped.
+    with capture_stderr():
+        try:
+            if isinstance(target, str) and target.lower().startswith(STREAM_PREFIXES):
+                milliseconds = int(timeout * 1000)
+                params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds]
+                params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds]
+                capture = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+            else:
+                capture = cv2.VideoCapture(target)
+        finally:
+            logging.setLogLevel(level)
     if not capture.isOpened():
         capture.release()
         what = "camera" if isinstance(target, int) else "video or stream"
@@ -215,7 +239,7 @@ class PicameraSource(FrameSource):
             if self._camera is not None:  # opened but not started: let another program have it
                 self._camera.close()  # libcamera raises many kinds; all mean the same
             raise CameraError(
-                f"picamera: cannot open the camera module ({' '.join(str(error).split())}); "
+                f"picamera: cannot open the camera module ({one_line(error)}); "
                 "check the ribbon cable and that no other program uses the camera"
             ) from None
 
@@ -225,7 +249,7 @@ class PicameraSource(FrameSource):
                 image = self._camera.capture_array("main")
             except Exception as error:
                 raise CameraError(
-                    f"picamera: stopped delivering frames ({' '.join(str(error).split())})"
+                    f"picamera: stopped delivering frames ({one_line(error)})"
                 ) from None
             if image is None or not getattr(image, "size", 0):
                 raise CameraError("picamera: delivered an empty frame; check the camera")
@@ -242,9 +266,11 @@ class PicameraSource(FrameSource):
         camera = getattr(self, "_camera", None)
         if camera is not None:
             self._camera = None
-            try:
+            # Letting go of the camera: a failure here has nothing left to stop, and must not
+            # hide why the run ended.
+            with contextlib.suppress(Exception):
                 camera.stop()
-            finally:
+            with contextlib.suppress(Exception):
                 camera.close()
 
 
@@ -254,8 +280,9 @@ class FolderSource(FrameSource):
     A file that cannot be read is skipped with a warning; the others are still read. When
     none can be read, that is a CameraError: a run that saw nothing is not a success."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, max_pixels: int | None = None) -> None:
         self.name = str(path)
+        self.max_pixels = max_pixels
         self._items = expand_paths([path])
         if all(isinstance(item, Unmatched) for item in self._items):
             first = self._items[0]
@@ -268,7 +295,7 @@ class FolderSource(FrameSource):
             if isinstance(item, Unmatched):
                 continue
             try:
-                image = load_gray(item)
+                image = load_gray(item, self.max_pixels)
             except InputError as error:
                 warnings.warn(f"{error} (skipped)", EdgeDigitsWarning, stacklevel=2)
                 continue

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import EdgeDigitsWarning, InputError, UsageError
+from .errors import EdgeDigitsWarning, InputError, UsageError, one_line
 from .sidecar import PreprocessSettings
 
 # Decompression bombs: an image with more pixels than this is refused before it is decoded
@@ -159,7 +159,7 @@ def _is_empty(path: Path) -> bool:
 
 
 def _damaged(path: Path, error: Exception) -> str:
-    reason = " ".join(str(error).split()) or type(error).__name__
+    reason = one_line(error)
     if not isinstance(error, (OSError, SyntaxError, ValueError)):  # name the unusual ones
         kind = type(error)
         name = (

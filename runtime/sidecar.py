@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError
+from .errors import ModelError, one_line
 from .fileio import atomic_write_text
 
 SCHEMA_VERSION = 1
@@ -112,7 +112,7 @@ class Sidecar:
         except ModelError:
             raise
         except (ValueError, TypeError, KeyError) as error:
-            reason = " ".join(str(error).split())
+            reason = one_line(error)
             raise ModelError(
                 f"{origin}: malformed sidecar ({reason}); fix it, delete it, or re-run `edge-digits convert`"
             ) from None

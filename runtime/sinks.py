@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from datetime import datetime, timezone
 from typing import Any, TextIO
@@ -16,7 +17,7 @@ import cv2
 import numpy as np
 
 from .camera import FrameResult, Reading
-from .errors import UsageError
+from .errors import UsageError, one_line
 
 GREEN, AMBER, WHITE, BLACK = (80, 200, 80), (0, 190, 255), (255, 255, 255), (0, 0, 0)
 WINDOW = "edge-digits camera"
@@ -88,6 +89,28 @@ def _label(picture: np.ndarray, text: str, origin: tuple[int, int], scale: float
     cv2.putText(picture, text, origin, font, scale, WHITE, thickness, cv2.LINE_AA)
 
 
+def _probe_display() -> None:
+    """Open a window in a child process first: where the display is set but unreachable (a
+    stale DISPLAY over SSH), OpenCV's Qt backend aborts the whole process instead of
+    raising, which would lose the run and its summary."""
+    probe = "import cv2; cv2.namedWindow('probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+    try:
+        opened = (
+            subprocess.run(
+                [sys.executable, "-c", probe], capture_output=True, timeout=30
+            ).returncode
+            == 0
+        )
+    except subprocess.TimeoutExpired:
+        opened = False
+    if not opened:
+        display = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY")
+        raise UsageError(
+            f"--show: OpenCV cannot open a window on display {display}; check the display "
+            "(or ssh -X), or use --serve 0.0.0.0:8080 and open the page in a browser"
+        )
+
+
 class Window:
     """An OpenCV window with the annotated frames; q or Esc (or closing it) stops."""
 
@@ -99,6 +122,7 @@ class Window:
                 "--show needs a display (DISPLAY is not set); on a headless Pi use "
                 "--serve 0.0.0.0:8080 and open the page from another computer"
             )
+        _probe_display()
         self.stopped = False
         self._opened = False
 
@@ -110,7 +134,7 @@ class Window:
             closed = cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
         except cv2.error as error:
             raise UsageError(
-                f"--show: OpenCV cannot open a window ({' '.join(str(error).split())[:120]}); "
+                f"--show: OpenCV cannot open a window ({one_line(error, 120)}); "
                 "use --serve instead, or install opencv-python (not -headless)"
             ) from None
         if key in (ord("q"), 27) or closed:

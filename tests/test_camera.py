@@ -246,6 +246,7 @@ def test_a_roi_outside_the_frame_is_a_usage_error(invoke, media):
     assert result.exit_code == 2 and result.stdout == ""
     assert result.errors[-1] == (
         "error: --roi 300,200,100,100 does not fit in the 320x240 frame; give a region inside it"
+        " (see: edge-digits camera --help)"
     )
     assert len(result.errors) == 1, result.errors
 
@@ -862,6 +863,7 @@ def test_serve_with_a_bad_address_or_a_busy_port_exits_2_in_one_line(invoke, med
     assert result.exit_code == 2 and result.stdout == ""
     (line,) = result.errors
     assert line.startswith("error: --serve nope: give PORT or HOST:PORT")
+    assert line.endswith(" (see: edge-digits camera --help)")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -870,7 +872,7 @@ def test_serve_with_a_bad_address_or_a_busy_port_exits_2_in_one_line(invoke, med
     assert result.exit_code == 2 and result.stdout == ""
     assert result.errors == [
         f"error: --serve 127.0.0.1:{port}: cannot listen there (Address already in use); "
-        "pick another port or address"
+        "pick another port or address (see: edge-digits camera --help)"
     ]
 
 
@@ -939,7 +941,7 @@ def test_show_without_a_display_points_to_serve(invoke, media, monkeypatch):
     assert result.exit_code == 2 and result.stdout == ""
     assert result.errors == [
         "error: --show needs a display (DISPLAY is not set); on a headless Pi use --serve "
-        "0.0.0.0:8080 and open the page from another computer"
+        "0.0.0.0:8080 and open the page from another computer (see: edge-digits camera --help)"
     ]
 
 
@@ -972,3 +974,73 @@ def test_a_signal_stops_the_run_with_its_summary(media, signum, code, last):
     (summary,) = lines
     frames, readings = counts(summary)
     assert 9 <= frames < 62 and readings == len(records)
+
+
+# -- review findings: pipes, damaged videos, displays, pixel limits -------------------------
+
+
+@pytest.mark.parametrize("command", [["camera", "--source"], ["classify", "--json"]])
+def test_a_reader_that_stops_early_is_not_an_error(media, command):
+    # `edge-digits camera | head -1`: the first reading is all that is wanted.
+    target = media / "digits.avi" if command[0] == "camera" else ROOT / "examples"
+    child = subprocess.Popen(
+        [*CLI, *command, str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert child.stdout is not None and child.stdout.readline()  # one line, then hang up
+    child.stdout.close()
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0, stderr
+    assert b"Traceback" not in stderr and b"Broken pipe" not in stderr
+
+
+def test_a_truncated_video_is_read_as_far_as_it_goes_with_a_warning(invoke, media, tmp_path):
+    whole = (media / "digits.avi").read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole[: len(whole) // 2])
+    result = invoke("--source", str(cut))
+    assert result.exit_code == 0
+    assert [label for _, label in EXPECTED][:2] == [r["label"] for r in result.records][:2]
+    warning, summary = result.errors
+    assert re.fullmatch(
+        re.escape(f"warning: {cut}: the video ended after ") + r"\d+ of its 62 frames "
+        r"\(truncated or damaged\?\)",
+        warning,
+    )
+    assert counts(summary)[0] < 62
+
+
+def test_a_video_with_a_header_and_no_frame_exits_7_in_one_line(invoke, media, tmp_path):
+    stub = tmp_path / "stub.avi"
+    stub.write_bytes((media / "digits.avi").read_bytes()[:2000])  # the header, then nothing
+    result = invoke("--source", str(stub))
+    assert result.exit_code == 7 and result.stdout == ""
+    (line,) = [line for line in result.errors if not line.startswith("camera: ")]
+    assert line.startswith(f"error: {stub}: ")
+
+
+def test_show_on_a_display_that_cannot_be_reached_is_a_usage_error(invoke, media, monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":97")  # no X server answers there
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    result = invoke("--source", str(media / "digits.avi"), "--show", seconds=60)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.errors == [
+        "error: --show: OpenCV cannot open a window on display :97; check the display "
+        "(or ssh -X), or use --serve 0.0.0.0:8080 and open the page in a browser "
+        "(see: edge-digits camera --help)"
+    ]
+
+
+def test_the_pixel_limit_applies_to_a_folder_source(invoke, tmp_path, digits):
+    rng = np.random.default_rng(5)
+    for name in ("a0", "a1", "a2"):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), scene(digits[7], rng, size=SIZE, height=80))
+    result = invoke("--source", str(tmp_path), "--max-pixels", "1000")
+    assert result.exit_code == 7
+    warnings_, error = result.errors[:3], result.errors[-1]
+    assert all(
+        line.startswith("warning: ") and "(76,800, over the limit of 1,000" in line
+        for line in warnings_
+    )
+    assert error == f"error: {tmp_path}: none of its images could be read (see above)"
+    assert invoke("--source", str(tmp_path), "--max-pixels", "100000").exit_code == 0

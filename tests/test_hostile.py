@@ -393,7 +393,8 @@ def test_a_wrong_pixel_limit_is_a_usage_error(invoke, monkeypatch, good, setting
             monkeypatch.setenv(key, value)
     result = invoke("classify", *args, good)
     assert result.exit_code == 2
-    assert result.stderr.splitlines() == [message] and result.stdout == ""
+    hint = "" if message.endswith("--help)") else " (see: edge-digits classify --help)"
+    assert result.stderr.splitlines() == [message + hint] and result.stdout == ""
 
 
 # --------------------------------------------------------------------------- models
