@@ -9,7 +9,8 @@
 3. CPU share: `edge-digits camera --max-fps 15` as a user runs it, on a long video: its CPU
    time over its wall time (100% = one core busy), measured by the OS for the child.
 
-Writes benchmarks/results/camera.json.
+Writes benchmarks/results/camera.json, headed like the suite's result files (machine,
+versions, git commit: benchmarks/environment.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -34,7 +34,8 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from synthetic import scene, write_video  # noqa: E402 - a sibling script, not a package
+from environment import RESULTS, header, python_command, write_result  # noqa: E402 - sibling scripts
+from synthetic import scene, write_video  # noqa: E402
 
 EXAMPLES = HERE.parent / "examples"
 
@@ -126,27 +127,22 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
+    command = python_command(
+        "camera_bench.py", f"--frames {args.frames}", f"--seconds {args.seconds:g}"
+    )
+    results = header("camera", command)
     with tempfile.TemporaryDirectory() as folder:
         video = Path(folder) / "digits_640x480.avi"
         written = write_video(str(video), plan(args.frames), fps=30.0)
-        results: dict[str, object] = {
-            "machine": {
-                "cpu": platform.processor() or platform.machine(),
-                "cores": os.cpu_count(),
-                "python": platform.python_version(),
-                "opencv": cv2.__version__,
-            },
-            "video": {"frames": written, "size": "640x480", "codec": "MJPG"},
-            "cpu_share_at_15fps": cpu_share(video, args.seconds),
-        }
+        results["video"] = {"frames": written, "size": "640x480", "codec": "MJPG"}
+        results["cpu_share_at_15fps"] = cpu_share(video, args.seconds)
         one_core()
         classifier = Classifier(ClassifierOptions(num_threads=1))
         results["backend"] = classifier.backend
         results["processing_one_core"] = processing(classifier, args.frames)
         results["end_to_end_video_one_core"] = end_to_end(classifier, video)
-    out = HERE / "results" / "camera.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
+    print(f"wrote {write_result(results, RESULTS)}")
 
 
 if __name__ == "__main__":

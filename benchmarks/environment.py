@@ -1,18 +1,26 @@
 """What every result file records: the machine, the package versions, the git commit, and
-timing helpers shared by the suite (percentiles, interleaved rounds)."""
+timing helpers shared by the suite (percentiles, interleaved rounds).
+
+The machine, versions and commit come from `edge_digits.runtime.bench_report` and the
+percentiles from `edge_digits.runtime.bench.latency_stats`: the suite and `edge-digits
+bench` describe a machine, and define a p50, the same way. (The runtime never imports
+from here.)
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
-import statistics
-import subprocess
 import time
-from collections.abc import Callable
-from importlib import metadata
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from edge_digits.runtime.backend import installed_version
+from edge_digits.runtime.bench import latency_stats
+from edge_digits.runtime.bench_report import git_commit as source_commit
+from edge_digits.runtime.bench_report import host, now
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -31,55 +39,31 @@ PACKAGES = {  # name in the record -> distribution name
 }
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine() -> dict[str, Any]:
-    """CPU model, cores, OS; the load average says how busy the (shared) machine was."""
+    """CPU model, cores, arch, OS (as `edge-digits bench` records them); the load average
+    says how busy the (shared) machine was."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
-    return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "arch": platform.machine(),
-        "os": platform.platform(),
-        "load_average_1min": round(load[0], 2),
-    }
+    return {**host(), "load_average_1min": round(load[0], 2)}
 
 
 def versions() -> dict[str, str | None]:
+    """Python's version and each of PACKAGES' (None: not installed)."""
     found: dict[str, str | None] = {"python": platform.python_version()}
-    for name, distribution in PACKAGES.items():
-        try:
-            found[name] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            found[name] = None
+    found.update({name: installed_version(package) for name, package in PACKAGES.items()})
     return found
 
 
 def git_commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    commit = done.stdout.strip() or "unknown"
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    ).stdout.strip()
-    return f"{commit}+dirty" if dirty else commit
+    """The repository's commit, `+dirty` with uncommitted changes to tracked files anywhere
+    in it (benchmarks/ included); "unknown" without git."""
+    return source_commit(ROOT) or "unknown"
 
 
 def header(benchmark: str, command: str, *, quick: bool = False) -> dict[str, Any]:
-    """The common head of every result file."""
+    """The common head of every result file: what was run, when, where, with what."""
     return {
         "benchmark": benchmark,
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "when": now(),
         "command": command,
         "quick": quick,
         "machine": machine(),
@@ -95,19 +79,16 @@ def write_result(record: dict[str, Any], out_dir: Path) -> Path:
     return path
 
 
-def percentiles(seconds: list[float]) -> dict[str, float]:
-    """p50/p90/p99 and the spread, in microseconds."""
-    ordered = sorted(seconds)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] * 1e6
-
+def percentiles(seconds: Sequence[float]) -> dict[str, float]:
+    """p50/p90/p99 and the spread, in microseconds: `edge-digits bench`'s `latency_stats`
+    (percentiles interpolated linearly, population std) under the suite's names."""
+    stats = latency_stats(seconds)
     return {
-        "p50_us": at(50),
-        "p90_us": at(90),
-        "p99_us": at(99),
-        "std_us": statistics.pstdev(ordered) * 1e6 if len(ordered) > 1 else 0.0,
-        "runs": len(ordered),
+        "p50_us": stats.p50,
+        "p90_us": stats.p90,
+        "p99_us": stats.p99,
+        "std_us": stats.std,
+        "runs": stats.runs,
     }
 
 

@@ -16,10 +16,14 @@ from pathlib import Path
 
 import numpy as np
 from edge_digits.runtime import Classifier, ClassifierOptions
+from edge_digits.runtime.bench import latency_stats
+from edge_digits.runtime.bench_worker import quantize_input
 
 
 def percentiles(times: list[float]) -> dict[str, float]:
-    return {f"p{q}": float(np.percentile(times, q) * 1e6) for q in (50, 90, 99)}
+    """p50/p90/p99 in microseconds, as `edge-digits bench` computes them."""
+    stats = latency_stats(times)
+    return {"p50": stats.p50, "p90": stats.p90, "p99": stats.p99}
 
 
 def main() -> None:
@@ -33,7 +37,7 @@ def main() -> None:
     classifier = Classifier(ClassifierOptions(model=args.model, num_threads=args.threads))
     image = np.random.default_rng(0).random((1, 28, 28), dtype=np.float32)
     interpreter, index = classifier._interpreter, classifier.input_details["index"]
-    tensor = classifier._quantize(image[..., None])
+    tensor = quantize_input(image[..., None], classifier.input_details)
 
     def by_hand() -> None:
         interpreter.set_tensor(index, tensor)

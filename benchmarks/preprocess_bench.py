@@ -8,7 +8,9 @@
   transparent canvas, light-on-dark board; and rows of 2-5 digits read with --number;
 - time to preprocess a 12-megapixel photo and a 640x480 frame (median of repeated runs).
 
-Writes benchmarks/results/preprocess.json and appends a line to benchmarks/PREPROCESS.md.
+Writes benchmarks/results/preprocess.json, headed like the suite's result files (machine,
+versions, git commit: benchmarks/environment.py), and appends a line to
+benchmarks/PREPROCESS.md.
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -34,8 +34,8 @@ from edge_digits.runtime import Classifier, ClassifierOptions
 from edge_digits.runtime.data import load_mnist
 from edge_digits.runtime.fileio import sha256_file
 from edge_digits.runtime.preprocess import pil_to_gray, preprocess_file, preprocess_gray
+from environment import ROOT, header, python_command
 
-ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "realdigits"
 
 
@@ -124,6 +124,10 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/preprocess.json")
     args = parser.parse_args()
+    model_flag = ["--model", str(args.model)] if args.model else []
+    record = header(
+        "preprocess", python_command("preprocess_bench.py", f"--count {args.count}", *model_flag)
+    )
     cv2.setNumThreads(1)  # figures for one core, as on a busy Pi
     classifier = Classifier(ClassifierOptions(model=args.model, num_threads=1))
     mnist = load_mnist()
@@ -143,19 +147,14 @@ def main() -> None:
     figures["timing_ms"] = timing()
 
     sha = sha256_file(classifier.model_path)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
-    record = {
-        "benchmark": "preprocess",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "git_commit": commit,
-        "machine": {"platform": platform.platform(), "python": platform.python_version()},
-        "model": str(classifier.model_path.name),
-        "model_sha256": sha,
-        "count_per_style": args.count,
-        "figures": figures,
-    }
+    record.update(
+        model=str(classifier.model_path.name),
+        model_sha256=sha,
+        count_per_style=args.count,
+        figures=figures,
+    )
+    full = record["git_commit"]  # PREPROCESS.md shows it short
+    commit = full[:7] + ("+dirty" if full.endswith("+dirty") else "")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     real = figures["real_photos"]

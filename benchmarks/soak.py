@@ -9,28 +9,28 @@ process, so that making them costs the measured process nothing.
 `classify_paths` then reads them all in one process (as `edge-digits classify FOLDER` does).
 After each thousand files: the resident set now (/proc/self/statm) and its peak so far
 (getrusage ru_maxrss), the seconds taken, and the errors. Prints the table and first vs last
-thousand; writes benchmarks/results/soak.json.
+thousand; writes benchmarks/results/soak.json, headed like the suite's result files (machine,
+versions, git commit: benchmarks/environment.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "soak.json"
+sys.path.insert(0, str(HERE))
+from environment import RESULTS, header, python_command, write_result  # noqa: E402
+
 KINDS = ("mnist", "paint", "canvas", "photo", "board")
 
 
@@ -38,11 +38,9 @@ def make_files(folder: Path, count: int) -> None:
     """Write `count` pictures of MNIST test digits (label in the name) and bad files."""
     from io import BytesIO
 
+    import synthetic
     from edge_digits.runtime.data import load_mnist
     from PIL import Image
-
-    sys.path.insert(0, str(HERE))
-    import synthetic
 
     mnist = load_mnist(keras_url=None)
     rng = np.random.default_rng(0)
@@ -143,6 +141,7 @@ def main() -> None:
     if args.make_only:
         make_files(args.make_only, args.files)
         return
+    record = header("soak", python_command("soak.py", f"--files {args.files}"))
     folder = args.folder or Path(tempfile.mkdtemp(prefix="edge-digits-soak-")) / "files"
     made = time.perf_counter()
     subprocess.run(
@@ -173,24 +172,8 @@ def main() -> None:
         f"{first['peak_rss_mib']} -> {final['peak_rss_mib']} MiB "
         f"({report['total_seconds']} s for {rows[-1]['files']} files)"
     )
-    report = {
-        "benchmark": "soak",
-        "when": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-        },
-        "git_commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True
-        ).stdout.strip(),
-        "files": args.files,
-        "kinds": [*KINDS, "1 in 100 bad"],
-        **report,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written: {RESULTS.relative_to(HERE.parent)}")
+    record.update(files=args.files, kinds=[*KINDS, "1 in 100 bad"], **report)
+    print(f"written: {write_result(record, RESULTS)}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import importlib
 import os
 from typing import Any
 
-from .errors import MissingDependencyError, ModelError, UsageError
+from .errors import MissingDependencyError, ModelError, UsageError, one_line
 from .flatbuffer import check_tflite
 from .native import quiet_native_info
 
@@ -21,7 +21,11 @@ BACKENDS: dict[str, str] = {
     "tflite-runtime": "tflite_runtime.interpreter",
 }
 ENV_VAR = "EDGE_DIGITS_BACKEND"
-_INSTALL_HINT = (
+DISTRIBUTIONS: dict[str, str] = {  # backend -> the pip distribution that installs it
+    "litert": "ai-edge-litert",
+    "tflite-runtime": "tflite-runtime",
+}
+INSTALL_HINT = (
     "pip install ai-edge-litert (or, on older Raspberry Pi OS, pip install tflite-runtime)"
 )
 
@@ -43,18 +47,34 @@ def resolve_backend(backend: str | None = None) -> tuple[str, Any]:
         module = _import(wanted)
         if module is None:
             raise MissingDependencyError(
-                f"interpreter backend {wanted!r} is not installed; {_INSTALL_HINT}"
+                f"interpreter backend {wanted!r} is not installed; {INSTALL_HINT}"
             )
         return wanted, module
     for name in BACKENDS:
         module = _import(name)
         if module is not None:
             return name, module
-    raise MissingDependencyError(f"no TFLite interpreter is installed; {_INSTALL_HINT}")
+    raise MissingDependencyError(f"no TFLite interpreter is installed; {INSTALL_HINT}")
 
 
 def available_backends() -> list[str]:
+    """The backends installed here, in order of preference."""
     return [name for name in BACKENDS if _import(name) is not None]
+
+
+def installed_version(distribution: str) -> str | None:
+    """The installed version of a pip distribution (`numpy`, `ai-edge-litert`); None if absent."""
+    from importlib import metadata  # here, not at the top: a cold `classify` never needs it
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def backend_version(backend: str) -> str | None:
+    """The installed version of a backend (`litert` -> ai-edge-litert's); None if absent."""
+    return installed_version(DISTRIBUTIONS.get(backend, backend))
 
 
 def make_interpreter(
@@ -83,7 +103,7 @@ def make_interpreter(
             interpreter = module.Interpreter(**kwargs)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
-        reason = " ".join(str(error).split())[:200]
+        reason = one_line(error, 200)
         raise ModelError(
             f"{origin}: the {name} interpreter cannot load this model ({reason})"
         ) from None

@@ -20,8 +20,10 @@ only ever grows: a process that had measured another setting, or held MNIST, wou
 that peak instead (the worker reads VmHWM, since Linux carries `ru_maxrss` over an exec,
 from the parent into the child). A plain subprocess rather than multiprocessing's spawn,
 because spawn re-imports the parent's `__main__` (here the CLI with Typer and Rich) into
-the child, where it would count in the memory and the start-up. Accuracy is scored in this
-process, after the children, since it needs the data set in memory.
+the child, where it would count in the memory and the start-up. A child that has not
+finished within `worker_timeout()` (a hung interpreter) is killed and the run ends with a
+ModelError (exit 3). Accuracy is scored in this process, after the children, since it needs
+the data set in memory.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -38,8 +41,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .backend import BACKENDS, resolve_backend
+from .backend import BACKENDS, INSTALL_HINT, available_backends, resolve_backend
 from .bench_accuracy import Accuracy, load_scorer, score_all
+from .classifier import MAX_BATCH
 from .errors import (
     DataError,
     EdgeDigitsError,
@@ -53,8 +57,15 @@ from .errors import (
 SCHEMA_VERSION = 1
 DEFAULT_RUNS = 1000
 DEFAULT_WARMUP = 100
-MAX_BATCH_SIZE = 1024
+# Classifier.predict hands the interpreter at most MAX_BATCH images per call; a larger batch
+# would be measured as several calls, and reported as if it were one.
+MAX_BATCH_SIZE = MAX_BATCH
 MAX_THREADS = 64
+# How long a worker may take: start-up and loading, then this much per image it classifies.
+# Generous (a slow Pi, a large float model, XNNPACK off take a few ms per image): it is
+# there to end a hung interpreter, not to judge a slow one.
+WORKER_START_S = 120.0
+WORKER_S_PER_IMAGE = 0.1
 XNNPACK_CHOICES = {"on": True, "off": False}
 WORKER_MODULE = "edge_digits.runtime.bench_worker"
 
@@ -93,13 +104,21 @@ class BenchOptions:
 
 
 def parse_int_list(
-    text: str, option: str, *, minimum: int = 1, maximum: int, example: str = "1,8,64"
+    text: str,
+    option: str,
+    *,
+    minimum: int = 1,
+    maximum: int,
+    example: str = "1,8,64",
+    why: str = "",
 ) -> tuple[int, ...]:
-    """'1,8,64' -> (1, 8, 64): whole numbers separated by commas, repeats dropped, order kept."""
+    """'1,8,64' -> (1, 8, 64): whole numbers separated by commas, repeats dropped, order kept.
+    `why` says in the error why `maximum` is the limit."""
     items = [item.strip() for item in text.split(",")]
     if not all(re.fullmatch(r"[0-9]+", item) and minimum <= int(item) <= maximum for item in items):
+        limit = f"{maximum} ({why})" if why else f"{maximum}"
         raise UsageError(
-            f"{option} {text!r}: expected whole numbers from {minimum} to {maximum} "
+            f"{option} {text!r}: expected whole numbers from {minimum} to {limit} "
             f"separated by commas, e.g. {example}"
         )
     return tuple(dict.fromkeys(int(item) for item in items))
@@ -140,7 +159,9 @@ def bench_options(
         models=tuple(models) or (None,),
         runs=runs,
         warmup=warmup,
-        batch_sizes=parse_int_list(batch, "--batch", maximum=MAX_BATCH_SIZE),
+        batch_sizes=parse_int_list(
+            batch, "--batch", maximum=MAX_BATCH_SIZE, why="the largest batch per interpreter call"
+        ),
         threads=parse_int_list(threads, "--threads", maximum=MAX_THREADS, example="1,2,4"),
         backends=None if backends is None else parse_choices(backends, "--backend", _names()),
         xnnpack=parse_choices(xnnpack, "--xnnpack", XNNPACK_CHOICES),
@@ -336,6 +357,8 @@ def _measure_all(
         say(what, index)
         try:
             record = _run_worker(setting, options, _within(say, what, index))
+        except BenchTimeoutError:
+            raise  # a hung interpreter ends the run: the next setting could hang as long
         except ModelError as error:  # e.g. an op that only the other backend knows
             failures.append(error)
             notes.append(f"{what}: skipped ({error})")
@@ -353,18 +376,12 @@ def _within(say: Callable[[str, float], None], what: str, start: float) -> Calla
 
 def _select_backends(asked: tuple[str, ...] | None) -> tuple[list[str], list[str]]:
     """The backends to measure (those asked for that are installed), and notes on the rest."""
-    chosen, notes = [], []
-    for name in asked or tuple(BACKENDS):
-        try:
-            resolve_backend(name)
-        except MissingDependencyError:
-            notes.append(f"{name}: not installed here; skipped")
-            continue
-        chosen.append(name)
+    wanted, installed = asked or tuple(BACKENDS), available_backends()
+    chosen = [name for name in wanted if name in installed]
+    notes = [f"{name}: not installed here; skipped" for name in wanted if name not in installed]
     if not chosen:
         raise MissingDependencyError(
-            f"interpreter backend not installed here: {', '.join(asked or BACKENDS)}; "
-            "pip install ai-edge-litert (or, on older Raspberry Pi OS, pip install tflite-runtime)"
+            f"interpreter backend not installed here: {', '.join(wanted)}; {INSTALL_HINT}"
         )
     return chosen, notes
 
@@ -394,6 +411,20 @@ def _check_model(model: Path | None, backend: str) -> _Model:
     return _Model(classifier.model_path, precision)
 
 
+class BenchTimeoutError(ModelError):
+    """A worker gave no result within `worker_timeout()`: the interpreter hung (exit 3)."""
+
+
+def worker_timeout(options: BenchOptions) -> float:
+    """Seconds one worker may take: WORKER_START_S, then WORKER_S_PER_IMAGE for each image
+    it can classify (bench_worker: warm-up and timed batch-1 calls on both paths and the
+    first inference; per batch size at most warmup + batch, then runs + 3 x batch)."""
+    runs, warmup = options.runs, options.warmup
+    images = 2 * (warmup + runs) + 1
+    images += sum(warmup + runs + 4 * batch for batch in options.batch_sizes)
+    return WORKER_START_S + WORKER_S_PER_IMAGE * images
+
+
 _ERRORS: dict[int, type[EdgeDigitsError]] = {
     error.exit_code: error
     for error in (
@@ -421,11 +452,22 @@ def _run_worker(
         "warmup": options.warmup,
         "batch_sizes": list(options.batch_sizes),
     }
-    command = [sys.executable, "-m", WORKER_MODULE, json.dumps(spec)]
+    timeout = worker_timeout(options)
+    expired = threading.Event()
     outcome: dict[str, Any] = {}
     # stderr goes to a file: a pipe nobody reads while stdout is read could fill and block.
     with tempfile.TemporaryFile("w+") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        process = subprocess.Popen(
+            _worker_command(spec), stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+
+        def expire() -> None:  # a hung child prints nothing: killing it ends the reading below
+            expired.set()
+            process.kill()
+
+        timer = threading.Timer(timeout, expire)
+        timer.daemon = True
+        timer.start()
         try:
             assert process.stdout is not None  # for mypy: stdout=PIPE above
             for line in process.stdout:
@@ -437,6 +479,7 @@ def _run_worker(
                     outcome.update(message)
             process.wait()
         finally:
+            timer.cancel()
             if process.poll() is None:  # interrupted: do not leave the child running
                 process.kill()
                 process.wait()
@@ -447,11 +490,20 @@ def _run_worker(
         return result
     if "error" in outcome:
         raise _ERRORS.get(int(outcome.get("exit_code", 1)), EdgeDigitsError)(outcome["error"])
+    if expired.is_set():
+        raise BenchTimeoutError(
+            f"{setting.model.path}: no result within {timeout:.0f} s ({setting.describe()}); "
+            "the interpreter hung, or this machine is far slower than expected: try fewer --runs"
+        )
     last = errors[-1] if errors else "no message"
     raise ModelError(
         f"{setting.model.path}: benchmarking failed ({setting.describe()}; "
         f"exit {process.returncode}: {last[:200]})"
     )
+
+
+def _worker_command(spec: Mapping[str, Any]) -> list[str]:
+    return [sys.executable, "-m", WORKER_MODULE, json.dumps(spec)]
 
 
 def _json_line(line: str) -> dict[str, Any]:

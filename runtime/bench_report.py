@@ -2,7 +2,9 @@
 terminal, and a dated Markdown section appended to a file (`--out`).
 
 The table and the Markdown show the same rows (`table_rows`); `BenchReport.to_dict()` is
-the JSON. Rich is imported only when a table is drawn.
+the JSON. Rich is imported only when a table is drawn. The machine part (`now`, `host`,
+`cpu_model`, `git_commit`) is also what benchmarks/environment.py records in the suite's
+result files, so both describe a machine the same way.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .backend import backend_version, installed_version
 from .errors import OutputError
 from .fileio import ensure_output_dir
 
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
 
     from .bench import BenchReport, SettingResult
 
-DISTRIBUTIONS = {"litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime"}
 IDENTITY = 5  # the first columns of `table_rows` say which setting a row is
 
 
@@ -52,17 +53,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def _version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
+def host() -> dict[str, Any]:
+    """The machine: `cpu` (its model), `cores`, `arch` and `os`."""
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "arch": platform.machine(),
+        "os": platform.platform(),
+    }
 
 
-def git_commit() -> str | None:
-    """The commit of the source tree edge-digits runs from (`+dirty` with uncommitted
-    changes to tracked files); None for an installed package or where git is missing."""
-    here = Path(__file__).resolve().parent
+def git_commit(folder: Path | None = None) -> str | None:
+    """The commit of the git work tree that holds `folder` (default: edge-digits' runtime
+    source), `+dirty` with uncommitted changes to tracked files under `folder`; None where
+    `folder` holds no tracked file (an installed package) or git is missing."""
+    here = folder or Path(__file__).resolve().parent
 
     def git(*args: str) -> str | None:
         try:
@@ -73,8 +78,8 @@ def git_commit() -> str | None:
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
-    # Only if the package is tracked here: site-packages inside another repository is not us.
-    if git("ls-files", "--error-unmatch", "__init__.py") is None:
+    # Only if the folder is tracked: site-packages inside another repository is not us.
+    if not git("ls-files", "--error-unmatch", "."):
         return None
     commit = git("rev-parse", "HEAD")
     if not commit:
@@ -86,15 +91,12 @@ def git_commit() -> str | None:
 def machine_info(backends: Iterable[str]) -> dict[str, Any]:
     """CPU model, cores, OS, Python, numpy, edge-digits, git commit, backend versions."""
     return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "arch": platform.machine(),
-        "os": platform.platform(),
+        **host(),
         "python": platform.python_version(),
-        "numpy": _version("numpy"),
-        "edge_digits": _version("edge-digits"),
+        "numpy": installed_version("numpy"),
+        "edge_digits": installed_version("edge-digits"),
         "git_commit": git_commit(),
-        "backends": {name: _version(DISTRIBUTIONS.get(name, name)) for name in backends},
+        "backends": {name: backend_version(name) for name in backends},
     }
 
 

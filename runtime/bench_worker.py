@@ -18,21 +18,19 @@ import json
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .backend import make_interpreter, resolve_backend
+from .backend import backend_version, make_interpreter, resolve_backend
 from .bench import LatencyStats, latency_stats
 from .classifier import Classifier, ClassifierOptions
 from .errors import EdgeDigitsError, EdgeDigitsWarning
 
 ROUNDS = 10  # Classifier and interpreter alternate round by round: both see the same drift
-DISTRIBUTIONS = {"litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime"}
 
 Step = Callable[[], None]
 
@@ -96,7 +94,7 @@ def measure(spec: dict[str, Any], emit: Callable[[int, int], None]) -> dict[str,
     step()
     throughput = [_throughput(classifier, batch, runs, warmup, step) for batch in batch_sizes]
     peak_rss = peak_rss_mib()
-    by_hand = _hand_driven(classifier, model, spec, image)
+    by_hand = _hand_driven(model, spec, image)
     step()
     latency = _latency(
         {"classifier": lambda: classifier.predict(image), "interpreter": by_hand},
@@ -110,7 +108,7 @@ def measure(spec: dict[str, Any], emit: Callable[[int, int], None]) -> dict[str,
         "size_bytes": model.stat().st_size,
         "precision": spec["precision"],
         "backend": spec["backend"],
-        "backend_version": _version(DISTRIBUTIONS.get(spec["backend"], spec["backend"])),
+        "backend_version": backend_version(spec["backend"]),
         "xnnpack": bool(spec["xnnpack"]),
         "threads": int(spec["threads"]),
         "import_ms": import_s * 1e3,
@@ -142,9 +140,20 @@ def _throughput(
     }
 
 
-def _hand_driven(
-    classifier: Classifier, model: Path, spec: dict[str, Any], image: np.ndarray
-) -> Callable[[], object]:
+def quantize_input(images: np.ndarray, details: Mapping[str, Any]) -> np.ndarray:
+    """Float model input -> the tensor an interpreter input with these `details` takes: a cast
+    for a float input; for an integer one round(x / scale + zero point), clipped to the type's
+    range (TFLite's affine quantisation, as `Classifier.predict` applies it)."""
+    dtype = np.dtype(details["dtype"])
+    if dtype.kind not in "iu":
+        return images.astype(dtype)
+    scale, zero_point = float(details["quantization"][0]), int(details["quantization"][1])
+    info = np.iinfo(dtype)
+    quantized = np.rint(images / scale + zero_point)
+    return np.clip(quantized, info.min, info.max).astype(dtype)
+
+
+def _hand_driven(model: Path, spec: dict[str, Any], image: np.ndarray) -> Callable[[], object]:
     """The interpreter as a user would drive it with no edge-digits layer: its own instance
     with the same options, an input quantised once, set_tensor, invoke, get_tensor."""
     interpreter, _ = make_interpreter(
@@ -155,8 +164,7 @@ def _hand_driven(
         xnnpack=spec["xnnpack"],
     )
     details = interpreter.get_input_details()[0]
-    # The Classifier's own quantisation, so both paths feed the model the same numbers.
-    tensor = classifier._quantize(image[..., None]).reshape(details["shape"])
+    tensor = quantize_input(image, details).reshape(details["shape"])
     input_index = details["index"]
     output_index = interpreter.get_output_details()[0]["index"]
 
@@ -186,13 +194,6 @@ def _latency(
                 record.append(clock() - start)
         step()
     return {name: latency_stats(values) for name, values in times.items()}
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _print(message: dict[str, Any]) -> None:

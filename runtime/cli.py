@@ -516,7 +516,9 @@ def bench(
     ] = None,
     runs: Annotated[int, typer.Option(min=1, help="Timed batch-1 calls per setting.")] = 1000,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed calls before timing.")] = 100,
-    batch: Annotated[str, typer.Option(help="Batch sizes for throughput, e.g. 1,8,64.")] = "1,8,64",
+    batch: Annotated[
+        str, typer.Option(help="Batch sizes for throughput, e.g. 1,8,64 (at most 256).")
+    ] = "1,8,64",
     threads: Annotated[str, typer.Option(help="Interpreter threads, e.g. 1,2,4.")] = "1",
     backend: Annotated[
         str | None,
@@ -527,7 +529,8 @@ def bench(
         str | None, typer.Option(help="Also score accuracy: 'mnist' or a labelled folder.")
     ] = None,
     data_path: Annotated[
-        Path | None, typer.Option("--data-path", help="A local mnist.npz or IDX folder.")
+        Path | None,
+        typer.Option("--data-path", help="For --data mnist: a local mnist.npz or IDX folder."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     out_file: Annotated[

@@ -8,13 +8,16 @@ import math
 import os
 import re
 import shutil
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_digits.runtime.backend import BACKENDS, available_backends
+from edge_digits.runtime.backend import BACKENDS, available_backends, make_interpreter
 from edge_digits.runtime.bench import (
+    MAX_BATCH_SIZE,
     BenchOptions,
     BenchReport,
     LatencyStats,
@@ -25,6 +28,7 @@ from edge_digits.runtime.bench import (
     parse_choices,
     parse_int_list,
     run_benchmark,
+    worker_timeout,
 )
 from edge_digits.runtime.bench_accuracy import Accuracy, labelled_files
 from edge_digits.runtime.bench_report import (
@@ -35,8 +39,10 @@ from edge_digits.runtime.bench_report import (
     table_rows,
 )
 from edge_digits.runtime.bench_worker import main as worker_main
-from edge_digits.runtime.bench_worker import round_sizes
+from edge_digits.runtime.bench_worker import quantize_input, round_sizes
+from edge_digits.runtime.classifier import MAX_BATCH, Classifier, ClassifierOptions
 from edge_digits.runtime.errors import DataError, OutputError, UsageError
+from PIL import Image
 from rich.console import Console
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,6 +160,49 @@ def test_bench_options_from_text(tmp_path):
         bench_options(data=str(tmp_path / "missing"))
     with pytest.raises(UsageError, match=r"--threads '0'.*e\.g\. 1,2,4"):
         bench_options(threads="0")
+
+
+def test_batch_sizes_stop_at_the_classifiers_largest_batch():
+    # Classifier.predict splits a larger batch into several interpreter calls: "img/s @1024"
+    # would be four calls of 256, so such a batch is refused rather than mislabelled.
+    assert MAX_BATCH_SIZE == MAX_BATCH == 256
+    assert bench_options(batch="1,256").batch_sizes == (1, 256)
+    with pytest.raises(
+        UsageError, match=r"from 1 to 256 \(the largest batch per interpreter call\)"
+    ):
+        bench_options(batch="1,257")
+
+
+def test_the_worker_timeout_is_generous_and_grows_with_the_runs():
+    default = worker_timeout(bench_options())
+    assert default >= 600  # minutes, for the ~5,800 images of a default setting
+    assert worker_timeout(bench_options(runs=10_000)) > default + 1000
+    assert worker_timeout(bench_options(batch="1")) < default
+
+
+def test_inputs_are_quantised_as_tflite_defines_it():
+    values = np.array([0.0, 1.0, 0.25, 2.0, -1.0], np.float32)
+    int8 = quantize_input(values, {"dtype": np.int8, "quantization": (1 / 255, -128)})
+    assert int8.dtype == np.int8 and int8.tolist() == [-128, 127, -64, 127, -128]
+    float32 = quantize_input(values, {"dtype": np.float32, "quantization": (0.0, 0)})
+    assert float32.dtype == np.float32 and float32.tolist() == values.tolist()
+
+
+def test_the_hand_driven_interpreter_is_fed_what_the_classifier_feeds_it():
+    """Both latency paths run the model on the same numbers: the same scores come out."""
+    classifier = Classifier(ClassifierOptions(num_threads=1))  # the embedded int8 model
+    image = np.asarray(Image.open(EXAMPLES / "mnist_test_0000_label7.png"), np.float32)[None] / 255
+    interpreter, _ = make_interpreter(
+        classifier.model_path.read_bytes(), origin="embedded", num_threads=1
+    )
+    details, output = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.set_tensor(
+        details["index"], quantize_input(image, details).reshape(details["shape"])
+    )
+    interpreter.invoke()
+    scale, zero_point = output["quantization"]
+    scores = (interpreter.get_tensor(output["index"]).astype(np.float32) - zero_point) * scale
+    np.testing.assert_allclose(scores, classifier.predict(image), atol=1e-6)
 
 
 def test_labelled_files_by_name_or_by_folder(tmp_path):
@@ -289,14 +338,23 @@ def test_bench_json_on_the_embedded_model_has_every_documented_field(invoke):
     assert set(data["machine"]["backends"]) == {r["backend"] for r in data["results"]}
 
 
-def test_every_json_field_is_documented_in_the_readme():
+def bench_paragraph() -> str:
+    """The README's `- **bench**:` item: its first line and the indented lines after it."""
     readme = (ROOT / "README.md").read_text()
+    found = re.search(r"^- \*\*bench\*\*:.*\n(?:  .*\n)*", readme, flags=re.MULTILINE)
+    assert found, "README has no '- **bench**:' paragraph"
+    return found.group(0)
+
+
+def test_every_json_field_is_documented_in_the_readmes_bench_paragraph():
+    paragraph = bench_paragraph()
+    assert "`--json` prints one object" in paragraph and "### Exit codes" not in paragraph
     fields = (
         TOP_FIELDS | MACHINE_FIELDS | SETTINGS_FIELDS | RESULT_FIELDS | LATENCY_FIELDS
         | THROUGHPUT_FIELDS | ACCURACY_FIELDS
     )  # fmt: skip
-    missing = sorted(name for name in fields if f"`{name}`" not in readme)
-    assert not missing, f"README does not document: {missing}"
+    missing = sorted(name for name in fields if f"`{name}`" not in paragraph)
+    assert not missing, f"the README's bench paragraph does not document: {missing}"
 
 
 def test_bench_table_accuracy_on_a_folder_and_markdown_out(invoke, tmp_path):
@@ -314,7 +372,9 @@ def test_bench_table_accuracy_on_a_folder_and_markdown_out(invoke, tmp_path):
 
 def test_bench_has_help(invoke):
     result = invoke("bench", "--help")
-    assert result.exit_code == 0 and "Usage: edge-digits bench" in " ".join(result.stdout.split())
+    text = " ".join(result.stdout.split())
+    assert result.exit_code == 0 and "Usage: edge-digits bench" in text
+    assert f"(at most {MAX_BATCH})" in text  # the help's limit is the Classifier's
 
 
 @pytest.mark.parametrize(
@@ -322,6 +382,7 @@ def test_bench_has_help(invoke):
     [
         (["missing.tflite"], 3, "missing.tflite: no such model file"),
         (["--batch", "1,x"], 2, "--batch '1,x': expected whole numbers"),
+        (["--batch", "1,1024"], 2, "--batch '1,1024': expected whole numbers from 1 to 256"),
         (["--threads", "2,0"], 2, "--threads '2,0': expected whole numbers"),
         (
             ["--backend", "tensorflow"],
@@ -389,6 +450,26 @@ def test_a_setting_the_interpreter_cannot_run_is_skipped_with_a_note(monkeypatch
     assert any("XNNPACK off" in note and "op v12" in note for note in result.notes)
     with pytest.raises(ModelError, match="op v12"):
         run_benchmark(bench_options(runs=3, xnnpack="off", backends=available_backends()[0]))
+
+
+def test_a_worker_that_hangs_is_killed_and_the_run_ends_with_exit_3(invoke, monkeypatch):
+    from edge_digits.runtime import bench
+
+    started = []
+
+    def hanging(spec):
+        started.append(spec)
+        return [sys.executable, "-c", "import time; time.sleep(120)"]
+
+    monkeypatch.setattr(bench, "worker_timeout", lambda options: 1.0)
+    monkeypatch.setattr(bench, "_worker_command", hanging)
+    start = time.monotonic()
+    result = invoke("bench", *QUICK, "--threads", "1,2")
+    assert time.monotonic() - start < 60
+    assert result.exit_code == 3 and len(result.errors) == 1
+    assert result.stderr.startswith("error: ") and "no result within 1 s" in result.stderr
+    assert "the interpreter hung" in result.stderr and result.stdout == ""
+    assert len(started) == 1  # the run ended there: the second setting was not started
 
 
 def test_the_worker_reports_errors_as_a_json_line(capsys, tmp_path):

@@ -132,6 +132,32 @@ def test_percentiles_of_known_times():
     assert figures["runs"] == 101
 
 
+def test_the_suite_and_edge_digits_bench_define_percentiles_alike():
+    from edge_digits.runtime.bench import latency_stats
+    from environment import percentiles
+
+    seconds = [i / 1e6 for i in range(1, 101)]  # 1..100 us: nearest rank would give p50 = 50 or 51
+    figures, stats = percentiles(seconds), latency_stats(seconds)
+    assert figures["p50_us"] == stats.p50 == pytest.approx(50.5)
+    assert (figures["p90_us"], figures["p99_us"], figures["std_us"]) == (
+        stats.p90,
+        stats.p99,
+        stats.std,
+    )
+
+
+def test_the_suite_records_the_machine_as_edge_digits_bench_does():
+    from edge_digits.runtime.bench_report import machine_info
+    from environment import header
+
+    record, bench = header("camera", "python benchmarks/camera_bench.py"), machine_info([])
+    for field in ("cpu", "cores", "arch", "os"):
+        assert record["machine"][field] == bench[field]
+    assert record["versions"]["numpy"] == bench["numpy"]
+    assert record["versions"]["python"] == bench["python"]
+    assert record["git_commit"].split("+")[0] == (bench["git_commit"] or "unknown").split("+")[0]
+
+
 def test_summary_and_plot_from_synthetic_results(tmp_path: Path):
     pytest.importorskip("matplotlib")
     from summary import PLOT_NAME, write_summary
