@@ -28,12 +28,13 @@ $(VENV_LEGACY)/.installed: pyproject.toml
 	$(BIN_LEGACY)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-# The whole pipeline, briefly: data -> train -> convert (float32, int8) -> classify.
+# The whole pipeline, briefly: data -> train -> convert (float32, int8) -> classify -> camera.
 demo: install
 	$(BIN)/edge-digits data
 	$(BIN)/edge-digits train --arch edge --epochs 2 --out $(DEMO)
 	$(BIN)/edge-digits convert $(DEMO)/model.keras --precision float32 --precision int8 --out $(DEMO)
 	$(BIN)/edge-digits classify examples/ --model $(DEMO)/model_int8.tflite
+	$(BIN)/edge-digits camera --source examples/camera_7_2_1.avi --model $(DEMO)/model_int8.tflite
 
 lint: install
 	$(BIN)/ruff check .
