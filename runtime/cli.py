@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
+from .console import Output
 from .errors import (
     EdgeDigitsError,
     EdgeDigitsWarning,
@@ -36,53 +36,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-if TYPE_CHECKING:
-    from rich.console import Console
-
-# What Rich prints unchanged: no control characters (it drops some and expands tabs).
-_PLAIN_LINE = re.compile(r"[^\x00-\x1f\x7f]*")
-
-
-class _Output:
-    """A plain Rich console (user text is printed as given, never read as markup or emoji),
-    made on first use. A plain one-line string, what `classify` and `camera` print, is
-    written directly, as Rich would write it: importing Rich is ~20 ms of a cold
-    `edge-digits classify img.png`. Tables, styles and the rest go through Rich."""
-
-    def __init__(self, stderr: bool = False) -> None:
-        self._stderr = stderr
-        self._console: Console | None = None
-
-    @property
-    def console(self) -> Console:
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(
-                stderr=self._stderr, highlight=False, soft_wrap=True, markup=False, emoji=False
-            )
-        return self._console
-
-    def print(self, *objects: Any, **options: Any) -> None:
-        text = objects[0] if len(objects) == 1 and not options else None
-        if type(text) is str and _PLAIN_LINE.fullmatch(text):
-            stream = sys.stderr if self._stderr else sys.stdout
-            try:
-                stream.write(text + "\n")
-            except UnicodeEncodeError:  # a file name in another encoding than the terminal's
-                encoding = stream.encoding or "utf-8"
-                text = text.encode(encoding, "backslashreplace").decode(encoding)
-                stream.write(text + "\n")  # as stderr shows it: b"\xe9" as \udce9
-            stream.flush()  # as Rich does: stdout and stderr lines stay in order
-        else:
-            self.console.print(*objects, **options)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.console, name)
-
-
-out = _Output()
-err = _Output(stderr=True)
+out = Output()
+err = Output(stderr=True)
 T = TypeVar("T")
 
 EXIT_INTERRUPTED = 130
@@ -358,55 +313,11 @@ def classify(
             if result.error:
                 err.print(f"error: {result.error}")
             if as_json:
-                sys.stdout.write(json.dumps(_json_line(result)) + "\n")
+                sys.stdout.write(json.dumps(result.record()) + "\n")
             elif result.ok:
-                out.print(f"{result.path}: {_describe(result, top_k)}")
+                out.print(f"{result.path}: {result.describe(top_k)}")
     if failed:
         raise typer.Exit(1)
-
-
-def _json_line(result: Any) -> dict[str, Any]:
-    line: dict[str, Any] = {"path": result.path, "label": None, "score": None}
-    if result.prediction:
-        prediction = result.prediction
-        if prediction.label is not None:
-            line.update(label=prediction.label, score=round(prediction.score, 6))
-            line["top_k"] = [
-                {"label": label, "score": round(score, 6)} for label, score in prediction.top_k
-            ]
-        else:
-            line["reason"] = prediction.reason
-    if result.number:
-        reading = result.number
-        # `label`: the digit when exactly one was read; `score`: the least sure digit's.
-        if len(reading.digits) == 1:
-            line["label"] = reading.digits[0].label
-        if reading.digits:
-            line["score"] = round(reading.score, 6)
-        else:
-            line["reason"] = "no digits found"
-        line.update(text=reading.text, lines=list(reading.lines))
-        line["digits"] = [
-            {"label": d.label, "score": round(d.score, 6), "box": list(d.box)}
-            for d in reading.digits
-        ]
-    if result.error:
-        line["error"] = result.error
-    return line
-
-
-def _describe(result: Any, top_k: int) -> str:
-    if result.number:
-        reading = result.number
-        if not reading.digits:
-            return "no digits found"
-        return f"{' / '.join(reading.lines)} ({reading.score:.3f})"
-    prediction = result.prediction
-    if prediction.label is None:
-        return f"no digit ({prediction.reason})"
-    if top_k == 1:
-        return f"{prediction.label} ({prediction.score:.3f})"
-    return ", ".join(f"{label} ({score:.3f})" for label, score in prediction.top_k)
 
 
 @app.command()

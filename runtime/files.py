@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,52 @@ class FileResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def record(self) -> dict[str, Any]:
+        """The `--json` line: path, label (None when no digit), score, top_k or reason;
+        with a number also text, lines and digits; error for a file that was not read."""
+        line: dict[str, Any] = {"path": self.path, "label": None, "score": None}
+        if self.prediction:
+            prediction = self.prediction
+            if prediction.label is not None:
+                line.update(label=prediction.label, score=round(prediction.score, 6))
+                line["top_k"] = [
+                    {"label": label, "score": round(score, 6)} for label, score in prediction.top_k
+                ]
+            else:
+                line["reason"] = prediction.reason
+        if self.number:
+            reading = self.number
+            # `label`: the digit when exactly one was read; `score`: the least sure digit's.
+            if len(reading.digits) == 1:
+                line["label"] = reading.digits[0].label
+            if reading.digits:
+                line["score"] = round(reading.score, 6)
+            else:
+                line["reason"] = "no digits found"
+            line.update(text=reading.text, lines=list(reading.lines))
+            line["digits"] = [
+                {"label": d.label, "score": round(d.score, 6), "box": list(d.box)}
+                for d in reading.digits
+            ]
+        if self.error:
+            line["error"] = self.error
+        return line
+
+    def describe(self, top_k: int = 1) -> str:
+        """The plain-output text after the path: `7 (0.996)`, the top k, or why nothing."""
+        if self.number:
+            if not self.number.digits:
+                return "no digits found"
+            return f"{' / '.join(self.number.lines)} ({self.number.score:.3f})"
+        prediction = self.prediction
+        if prediction is None:
+            return f"error: {self.error}"
+        if prediction.label is None:
+            return f"no digit ({prediction.reason})"
+        if top_k == 1:
+            return f"{prediction.label} ({prediction.score:.3f})"
+        return ", ".join(f"{label} ({score:.3f})" for label, score in prediction.top_k)
 
 
 def classify_paths(
