@@ -6,6 +6,7 @@ documents. TensorFlow is imported only inside the bodies of `train` and `convert
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -83,7 +84,10 @@ def _user_errors(command: str, interrupted: str = "interrupted") -> Iterator[Non
         except BrokenPipeError:
             # Whoever read stdout has had enough (`edge-digits camera | head -1`): not an
             # error. stdout now leads nowhere, so Python's last flush cannot fail either.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            with contextlib.suppress(OSError, ValueError, AttributeError):  # no real fd
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
             raise typer.Exit(0) from None
 
 
@@ -365,7 +369,15 @@ def camera(
     model: ModelOption = None,
     threads: ThreadsOption = None,
     backend: BackendOption = None,
-    max_pixels: MaxPixelsOption = None,
+    max_pixels: Annotated[
+        int | None,
+        typer.Option(
+            "--max-pixels",
+            min=1,
+            help="With a folder source: refuse larger images unread; "
+            "default: $EDGE_DIGITS_MAX_PIXELS, else 89478485.",
+        ),
+    ] = None,
 ) -> None:
     """Read digits from a camera, video or folder; print each steady reading as a JSON line.
 
@@ -504,6 +516,9 @@ def run(args: list[str] | None = None) -> int:
     """Run the CLI on `args` (default: sys.argv[1:]); return the exit code.
 
     Usage errors (a wrong option, a missing argument) become one line on stderr, exit 2."""
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nowhere to put results
+        err.print("error: cannot write the output (stdout is closed); redirect it instead")
+        return OutputError.exit_code
     try:
         code = app(args=args, prog_name="edge-digits", standalone_mode=False)
     except typer.TyperException as error:  # click's UsageError and friends

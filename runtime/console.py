@@ -38,14 +38,24 @@ class Output:
         if type(text) is str and _PLAIN_LINE.fullmatch(text):
             stream = sys.stderr if self._stderr else sys.stdout
             try:
-                stream.write(text + "\n")
-            except UnicodeEncodeError:  # a file name in another encoding than the terminal's
-                encoding = stream.encoding or "utf-8"
-                text = text.encode(encoding, "backslashreplace").decode(encoding)
-                stream.write(text + "\n")  # as stderr shows it: b"\xe9" as \udce9
-            stream.flush()  # as Rich does: stdout and stderr lines stay in order
+                self._write(stream, text)
+            except (BrokenPipeError, AttributeError):
+                if not self._stderr:  # stdout's reader has gone, or there is no stdout
+                    raise
+                # stderr is gone (`2> >(true)`): messages are lost, the work goes on and
+                # stdout, whose reader may still be reading, is left alone.
         else:
             self.console.print(*objects, **options)
+
+    @staticmethod
+    def _write(stream: Any, text: str) -> None:
+        try:
+            stream.write(text + "\n")
+        except UnicodeEncodeError:  # a file name in another encoding than the terminal's
+            encoding = stream.encoding or "utf-8"
+            text = text.encode(encoding, "backslashreplace").decode(encoding)
+            stream.write(text + "\n")  # as stderr shows it: b"\xe9" as \udce9
+        stream.flush()  # as Rich does: stdout and stderr lines stay in order
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.console, name)

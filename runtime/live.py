@@ -21,7 +21,7 @@ from typing import Any
 
 from .camera import CameraOptions, Sink, Summary, watch
 from .classifier import Classifier, ClassifierOptions
-from .errors import EdgeDigitsWarning, UsageError, one_line
+from .errors import CameraError, EdgeDigitsWarning, UsageError, one_line
 from .frames import FRAME_TIMEOUT, open_source
 from .sinks import JsonLines, Window
 
@@ -51,8 +51,10 @@ class LiveOptions:
     serve: str | None = None
 
 
-class Terminated(Exception):
-    """SIGTERM arrived: the run ends as at the end of a video."""
+class Terminated(BaseException):
+    """SIGTERM arrived: the run ends as at the end of a video. A BaseException, as
+    KeyboardInterrupt is, so that no `except Exception` on the way (an image decoder's,
+    the camera's) mistakes it for a failure of its own and goes on."""
 
 
 def run_camera(
@@ -68,21 +70,23 @@ def run_camera(
     classifier = Classifier(options.classifier)
     summary: Summary | None = None
     sinks: list[Sink] = [JsonLines(number=options.reading.number)]
+    window: Window | None = None
     try:
-        window = Window() if options.show else None
-        if window is not None:
-            sinks.append(window)
         if options.serve is not None:
             from .serve import LiveServer, parse_address
 
-            host, port = parse_address(options.serve)
-            server = LiveServer(host, port, number=options.reading.number)
-            sinks.append(server)
-            echo(f"serving the live view on {server.url}")
+            host, port = parse_address(options.serve)  # a wrong address fails before the camera
         with _stop_on_sigterm(), open_source(
             options.source, width=options.width, height=options.height,
             timeout=options.timeout, max_pixels=classifier.max_pixels,
         ) as frames:  # fmt: skip
+            if options.show:  # after the source: its errors come first, and cost less
+                window = Window()
+                sinks.append(window)
+            if options.serve is not None:
+                server = LiveServer(host, port, number=options.reading.number)
+                sinks.append(server)
+                echo(f"serving the live view on {server.url}")
             summary = Summary()
             watch(
                 frames, classifier, options.reading, sinks, summary=summary,
@@ -91,8 +95,9 @@ def run_camera(
             )  # fmt: skip
     except Terminated:
         pass
-    except UsageError:
-        summary = None  # an option the frames do not fit (--roi): nothing ran, say only why
+    except (UsageError, CameraError):
+        if summary is not None and summary.frames == 0:
+            summary = None  # nothing was read (--roi off the frame, no frame): say only why
         raise
     finally:
         _close(sinks)

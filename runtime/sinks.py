@@ -95,20 +95,26 @@ def _probe_display() -> None:
     raising, which would lose the run and its summary."""
     probe = "import cv2; cv2.namedWindow('probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
     try:
-        opened = (
-            subprocess.run(
-                [sys.executable, "-c", probe], capture_output=True, timeout=30
-            ).returncode
-            == 0
+        child = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30
         )
     except subprocess.TimeoutExpired:
-        opened = False
-    if not opened:
-        display = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY")
+        why = "no answer in 30 s"
+    else:
+        if child.returncode == 0:
+            return
+        lines = [line.strip() for line in child.stderr.splitlines() if line.strip()]
+        why = lines[0][:160] if lines else f"exit code {child.returncode}"  # the cause comes first
+    if "not implemented" in why.lower():  # opencv-python-headless: no GUI at all
         raise UsageError(
-            f"--show: OpenCV cannot open a window on display {display}; check the display "
-            "(or ssh -X), or use --serve 0.0.0.0:8080 and open the page in a browser"
+            "--show: this OpenCV has no window support (opencv-python-headless?); install "
+            "opencv-python, or use --serve 0.0.0.0:8080 and open the page in a browser"
         )
+    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    raise UsageError(
+        f"--show: OpenCV cannot open a window on display {display} ({why}); check the "
+        "display (or ssh -X), or use --serve 0.0.0.0:8080 and open the page in a browser"
+    )
 
 
 class Window:
