@@ -27,6 +27,7 @@ from .frames import Frame
 
 ROI_FRACTION = 0.6  # the default region: a centred square this fraction of the shorter side
 FPS_WINDOW = 30  # frames over which the reported frame rate is averaged
+P95_WINDOW = 10_000  # the summary's p95 is over at most this many of the latest frames
 
 Box = tuple[int, int, int, int]  # x, y, width, height
 Value = int | str | None  # a digit, the text of a number, or None: nothing read
@@ -190,9 +191,19 @@ class Summary:
 
     frames: int = 0
     readings: int = 0
-    milliseconds: list[float] = field(default_factory=list, repr=False)
+    total_milliseconds: float = 0.0
+    # A camera may run for weeks: the p95 is over the most recent frames, not all of them.
+    recent_milliseconds: deque[float] = field(
+        default_factory=lambda: deque(maxlen=P95_WINDOW), repr=False
+    )
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
+
+    def add(self, milliseconds: float) -> None:
+        """Count one frame and the time it took to read."""
+        self.frames += 1
+        self.total_milliseconds += milliseconds
+        self.recent_milliseconds.append(milliseconds)
 
     @property
     def seconds(self) -> float:
@@ -204,13 +215,13 @@ class Summary:
 
     def line(self) -> str:
         """One line for the end of a run."""
-        if not self.milliseconds:
+        if not self.frames:
             return f"{self.frames} frames, {self.readings} readings in {self.seconds:.1f} s"
-        times = np.asarray(self.milliseconds)
+        mean = self.total_milliseconds / self.frames
+        p95 = float(np.percentile(np.asarray(self.recent_milliseconds), 95))
         return (
             f"{self.frames} frames, {self.readings} readings in {self.seconds:.1f} s: "
-            f"processing {times.mean():.1f} ms per frame (p95 {np.percentile(times, 95):.1f} ms), "
-            f"{self.fps:.1f} fps"
+            f"processing {mean:.1f} ms per frame (p95 {p95:.1f} ms), {self.fps:.1f} fps"
         )
 
 
@@ -235,8 +246,7 @@ def watch(
     next_due = time.monotonic()
     for result in classify_frames(frames, classifier, options):
         frame = result.frame
-        summary.frames += 1
-        summary.milliseconds.append(result.milliseconds)
+        summary.add(result.milliseconds)
         now = time.monotonic()
         recent.append(now)
         span = recent[-1] - recent[0]
