@@ -179,26 +179,19 @@ class OpenCVSource(FrameSource):
 
 
 def _open_capture(target: int | str, name: str, timeout: float) -> Any:
-    # OpenCV logs every backend it tried on stderr ("can't open camera by index", FFMPEG
-    # exceptions), and FFmpeg its own ("Connection refused"): the one-line error below says
-    # it better. OpenCV's level is restored after; OPENCV_FFMPEG_LOGLEVEL set by a user wins.
+    # While opening, OpenCV logs every backend it tried ("can't open camera by index"),
+    # FFmpeg its own ("Connection refused") and the AVI parser writes to stderr directly
+    # ("Unexpected element..."): all dropped, the one-line error below says it better.
+    # FFmpeg also stays quiet while frames are read, unless OPENCV_FFMPEG_LOGLEVEL is set.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-    # OpenCV 5 has cv2.utils.logging; 4.x (the minimum is 4.8) only cv2.get/setLogLevel.
-    logging = getattr(cv2.utils, "logging", None) or cv2
-    level = logging.getLogLevel()
-    logging.setLogLevel(0)  # LOG_LEVEL_SILENT in both
-    # OpenCV's own AVI parser writes to stderr directly ("Unexpected element..."): dropped.
     with capture_stderr():
-        try:
-            if isinstance(target, str) and target.lower().startswith(STREAM_PREFIXES):
-                milliseconds = int(timeout * 1000)
-                params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds]
-                params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds]
-                capture = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
-            else:
-                capture = cv2.VideoCapture(target)
-        finally:
-            logging.setLogLevel(level)
+        if isinstance(target, str) and target.lower().startswith(STREAM_PREFIXES):
+            milliseconds = int(timeout * 1000)
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds]
+            params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds]
+            capture = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+        else:
+            capture = cv2.VideoCapture(target)
     if not capture.isOpened():
         capture.release()
         what = "camera" if isinstance(target, int) else "video or stream"
