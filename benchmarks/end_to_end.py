@@ -12,8 +12,8 @@ Folder: the 10,000 MNIST test digits written as 28x28 PNG files into a temporary
   loop), timed on the first 1,000 files (a per-file loop's rate does not depend on how many);
   and a careful Keras user's way: decode every file, then one batched ``model.predict``.
 
-Camera (when ``edge_digits.runtime.camera`` exists): 640x480 BGR frames of MNIST test digits
-drawn dark on a light, unevenly lit page, through ``camera.classify_frames`` (frames/s,
+Camera: 640x480 BGR frames of MNIST test digits drawn dark on a lit page (``synthetic.scene``),
+through ``camera.classify_frames`` (frames/s,
 p50 ms per frame, accuracy).
 
     .venv/bin/python benchmarks/end_to_end.py [--quick] [--out benchmarks/results]
@@ -22,7 +22,6 @@ p50 ms per frame, accuracy).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 import statistics
@@ -39,9 +38,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_models import DEFAULT_KERAS
 from edge_digits.runtime import Classifier
+from edge_digits.runtime.camera import CameraOptions, classify_frames
 from edge_digits.runtime.data import Mnist, load_mnist
 from edge_digits.runtime.files import classify_paths
 from environment import RESULTS, header, python_command, write_result
+from synthetic import scene
 
 BIN = Path(sys.executable).parent
 KERAS_LOOP_FILES = 1000  # files the per-file Keras loop is timed on
@@ -166,31 +167,21 @@ def seeds_folder(
 
 
 def camera_frames(mnist: Mnist, count: int) -> tuple[list[Any], list[int]]:
-    """640x480 BGR frames: a test digit drawn dark, about 150 px tall, on an unevenly lit page."""
+    """640x480 BGR frames of test digits drawn dark, 150 px tall, on a lit page, a few
+    pixels off centre (`synthetic.scene`, the frames the camera tests and camera_bench use)."""
     from edge_digits.runtime.frames import Frame
 
     rng = np.random.default_rng(0)
-    rows, cols = np.mgrid[0:480, 0:640]
-    light = 200 + 40 * (cols / 640) - 25 * (rows / 480)  # brighter to the right, darker below
-    frames, labels = [], []
+    frames = []
     for index in range(count):
-        digit = Image.fromarray(mnist.x_test[index]).resize((150, 150), Image.Resampling.BICUBIC)
-        page = light + rng.normal(0, 4, light.shape)
-        top, left = 165 + int(rng.integers(-20, 21)), 245 + int(rng.integers(-20, 21))
-        ink = np.asarray(digit, dtype=np.float64) / 255.0
-        page[top : top + 150, left : left + 150] *= 1.0 - 0.85 * ink
-        gray = np.clip(page, 0, 255).astype(np.uint8)
-        frames.append(Frame(index=index, time=index / 30, image=np.dstack([gray] * 3)))
-        labels.append(int(mnist.y_test[index]))
-    return frames, labels
+        offset = (int(rng.integers(-20, 21)), int(rng.integers(-20, 21)))
+        image = scene(mnist.x_test[index], rng, offset=offset)
+        frames.append(Frame(index=index, time=index / 30, image=image))
+    return frames, [int(label) for label in mnist.y_test[:count]]
 
 
 def camera(mnist: Mnist, count: int) -> dict[str, Any]:
-    """Frames per second through camera.classify_frames; skipped where the camera is not."""
-    if importlib.util.find_spec("edge_digits.runtime.camera") is None:
-        return {"skipped": "edge_digits.runtime.camera does not exist yet (the camera issue)"}
-    from edge_digits.runtime.camera import CameraOptions, classify_frames
-
+    """Frames per second through camera.classify_frames."""
     frames, truth = camera_frames(mnist, count)
     classifier = Classifier()
     list(classify_frames(frames[:10], classifier, CameraOptions()))  # warm-up
