@@ -1,17 +1,31 @@
 """edge-digits runtime: classify handwritten digits with a TFLite interpreter only.
 
 Never imports TensorFlow, Keras, `edge_digits.train` or `edge_digits.convert`.
+
+The public names are loaded on first use, so that importing a submodule (the CLI, to print
+`--help` or to report that numpy cannot be loaded) does not load numpy and the classifier.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .classifier import Classifier, ClassifierOptions, Prediction
-from .errors import EdgeDigitsError
+if TYPE_CHECKING:
+    from .classifier import Classifier, ClassifierOptions, Prediction
+    from .errors import EdgeDigitsError
+
+_LAZY = {
+    "Classifier": ".classifier",
+    "ClassifierOptions": ".classifier",
+    "Prediction": ".classifier",
+    "EdgeDigitsError": ".errors",
+}
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     # importlib.metadata costs ~30 ms at start-up; only `--version` and sidecars need it.
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version

@@ -12,6 +12,7 @@ import importlib
 import os
 from typing import Any
 
+from .dependencies import import_failure
 from .errors import MissingDependencyError, ModelError, UsageError, one_line
 from .flatbuffer import check_tflite
 from .native import quiet_native_info
@@ -31,10 +32,20 @@ INSTALL_HINT = (
 
 
 def _import(name: str) -> Any | None:
+    """The backend's interpreter module; None when it is not installed. One that is installed
+    but cannot be loaded (a missing shared library, a numpy it was not built for) raises
+    MissingDependencyError (exit 5) naming it: silently taking another would hide that."""
+    module = BACKENDS[name]
     try:
-        return importlib.import_module(BACKENDS[name])
-    except ImportError:
-        return None
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name is not None and (module + ".").startswith(error.name + "."):
+            return None  # ai_edge_litert (or its .interpreter) is not there at all
+        failure = import_failure(error)
+        raise (failure or error) from None
+    except ImportError as error:
+        failure = import_failure(error)
+        raise (failure or error) from None
 
 
 def resolve_backend(backend: str | None = None) -> tuple[str, Any]:

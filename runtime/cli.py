@@ -531,6 +531,14 @@ def run(args: list[str] | None = None) -> int:
     except typer.Abort:
         err.print("interrupted")
         return EXIT_INTERRUPTED
+    except ImportError as error:  # numpy, OpenCV, Pillow or the interpreter will not load
+        from .dependencies import import_failure
+
+        failure = import_failure(error)
+        if failure is None:
+            raise
+        err.print(f"error: {failure}")
+        return failure.exit_code
     except BrokenPipeError:  # `edge-digits classify ... | head`: the reader has had enough
         sys.stderr.close()  # nothing more to say, and nowhere to say it
         return 0

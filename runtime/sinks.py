@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from .camera import FrameResult, Reading
+from .dependencies import GUI_OPENCV_HINT
 from .errors import UsageError, one_line
 
 GREEN, AMBER, WHITE, BLACK = (80, 200, 80), (0, 190, 255), (255, 255, 255), (0, 0, 0)
@@ -107,8 +108,8 @@ def _probe_display() -> None:
         why = lines[0][:160] if lines else f"exit code {child.returncode}"  # the cause comes first
     if "not implemented" in why.lower():  # opencv-python-headless: no GUI at all
         raise UsageError(
-            "--show: this OpenCV has no window support (opencv-python-headless?); install "
-            "opencv-python, or use --serve 0.0.0.0:8080 and open the page in a browser"
+            "--show: this OpenCV has no window support (opencv-python-headless); for a window: "
+            f"{GUI_OPENCV_HINT}; or use --serve 0.0.0.0:8080 and open the page in a browser"
         )
     display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     raise UsageError(
@@ -141,7 +142,7 @@ class Window:
         except cv2.error as error:
             raise UsageError(
                 f"--show: OpenCV cannot open a window ({one_line(error, 120)}); "
-                "use --serve instead, or install opencv-python (not -headless)"
+                f"use --serve instead, or for a window: {GUI_OPENCV_HINT}"
             ) from None
         if key in (ord("q"), 27) or closed:
             self.stopped = True
