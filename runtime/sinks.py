@@ -94,7 +94,15 @@ def _probe_display() -> None:
     """Open a window in a child process first: where the display is set but unreachable (a
     stale DISPLAY over SSH), OpenCV's Qt backend aborts the whole process instead of
     raising, which would lose the run and its summary."""
-    probe = "import cv2; cv2.namedWindow('probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+    # OpenCV's own error as one line (a headless build: "The function is not implemented");
+    # a Qt abort prints its cause first.
+    probe = (
+        "import sys, cv2\n"
+        "try:\n"
+        "    cv2.namedWindow('probe'); cv2.waitKey(1); cv2.destroyAllWindows()\n"
+        "except cv2.error as error:\n"
+        "    sys.exit(' '.join(str(error).split()))\n"
+    )
     try:
         child = subprocess.run(
             [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30

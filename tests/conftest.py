@@ -1,5 +1,9 @@
 """Shared fixtures: MNIST (through the project's loader), test digits as PNG files, and a tiny
-model trained and converted once per session (only where TensorFlow is installed)."""
+model trained and converted once per session (only where TensorFlow is installed).
+
+Tests marked `pi` (run on an emulated Raspberry Pi by `make pi-test`) have no MNIST there: they
+use the MNIST test digits kept in examples/ (`example_pngs`, `example_digits`, `paper_digit`),
+never `mnist`, `digit_pngs` or `tiny_run`."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from edge_digits.runtime.data import Mnist, load_mnist
 from PIL import Image
 
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -80,10 +85,27 @@ def digit_pngs(mnist: Mnist, tmp_path_factory: pytest.TempPathFactory) -> list[t
 
 
 @pytest.fixture(scope="session")
-def paper_digit(tmp_path_factory: pytest.TempPathFactory, mnist: Mnist) -> Path:
+def example_pngs() -> list[tuple[Path, int]]:
+    """The ten MNIST test digits of examples/ (28x28 PNG files, as MNIST stores them), with
+    their labels, in MNIST order: the first three are `digit_pngs[:3]`, without MNIST."""
+    files = sorted(EXAMPLES.glob("mnist_test_*_label*.png"))
+    found = [(path, int(path.stem.rsplit("label", 1)[1])) for path in files]
+    assert sorted(label for _, label in found) == list(range(10))
+    return found
+
+
+@pytest.fixture(scope="session")
+def example_digits(example_pngs: list[tuple[Path, int]]) -> dict[int, np.ndarray]:
+    """The same ten digits as 28x28 uint8 arrays (light ink on black), by label; each is the
+    first of its class in the MNIST test set (`example_digits[7]` is `mnist.x_test[0]`)."""
+    return {label: np.asarray(Image.open(path).convert("L")) for path, label in example_pngs}
+
+
+@pytest.fixture(scope="session")
+def paper_digit(tmp_path_factory: pytest.TempPathFactory, example_digits) -> Path:
     """An MNIST test digit (a 7) drawn dark on a large light page, as a user's scan would be."""
     page = np.full((300, 240), 235, dtype=np.uint8)
-    digit = Image.fromarray(255 - mnist.x_test[0]).resize((112, 112), Image.Resampling.BICUBIC)
+    digit = Image.fromarray(255 - example_digits[7]).resize((112, 112), Image.Resampling.BICUBIC)
     page[90:202, 60:172] = np.minimum(page[90:202, 60:172], np.asarray(digit))
     path = tmp_path_factory.mktemp("paper") / "seven on paper.png"
     Image.fromarray(page).save(path)

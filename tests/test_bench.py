@@ -102,6 +102,7 @@ def report(**changes) -> BenchReport:
 # -- statistics and option lists ----------------------------------------------------------------
 
 
+@pytest.mark.pi
 def test_latency_stats_on_a_known_array():
     stats = latency_stats(np.arange(1, 101) * 1e-6)  # 1..100 microseconds
     assert stats.runs == 100
@@ -110,6 +111,7 @@ def test_latency_stats_on_a_known_array():
     assert stats.std == pytest.approx(math.sqrt((100**2 - 1) / 12))  # population std of 1..n
 
 
+@pytest.mark.pi
 def test_latency_stats_of_equal_times_and_of_one_time():
     assert latency_stats([2e-6] * 7) == LatencyStats(2.0, 2.0, 2.0, 2.0, 0.0, 7)
     assert latency_stats([5e-6]) == pytest.approx(LatencyStats(5.0, 5.0, 5.0, 5.0, 0.0, 1))
@@ -117,12 +119,14 @@ def test_latency_stats_of_equal_times_and_of_one_time():
         latency_stats([])
 
 
+@pytest.mark.pi
 def test_runs_are_split_into_rounds_that_add_up():
     assert round_sizes(1000) == [100] * 10
     assert round_sizes(5) == [1] * 5
     assert sum(round_sizes(23)) == 23 and max(round_sizes(23)) - min(round_sizes(23)) <= 1
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("1,8,64", (1, 8, 64)), (" 8, 1 ,8", (8, 1)), ("4", (4,)), ("1024", (1024,))],
@@ -131,12 +135,14 @@ def test_int_lists_parse(text, expected):
     assert parse_int_list(text, "--batch", maximum=1024) == expected
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize("text", ["1,x", "", "1,,2", "0", "-1", "1.5", "2048", "1;8"])
 def test_bad_int_lists_say_what_is_allowed(text):
     with pytest.raises(UsageError, match=r"--batch .*whole numbers from 1 to 1024.*e\.g\. 1,8,64"):
         parse_int_list(text, "--batch", maximum=1024)
 
 
+@pytest.mark.pi
 def test_choices_parse_and_unknown_ones_list_what_is_allowed():
     assert parse_choices("off,on,off", "--xnnpack", {"on": True, "off": False}) == (False, True)
     names = {name: name for name in BACKENDS}
@@ -148,6 +154,7 @@ def test_choices_parse_and_unknown_ones_list_what_is_allowed():
         parse_choices("litert,tflite", "--backend", names)
 
 
+@pytest.mark.pi
 def test_bench_options_from_text(tmp_path):
     options = bench_options([tmp_path / "m.tflite"], batch="1,8", threads="1,2,4", xnnpack="on")
     assert options.models == (tmp_path / "m.tflite",)
@@ -162,6 +169,7 @@ def test_bench_options_from_text(tmp_path):
         bench_options(threads="0")
 
 
+@pytest.mark.pi
 def test_batch_sizes_stop_at_the_classifiers_largest_batch():
     # Classifier.predict splits a larger batch into several interpreter calls: "img/s @1024"
     # would be four calls of 256, so such a batch is refused rather than mislabelled.
@@ -173,6 +181,7 @@ def test_batch_sizes_stop_at_the_classifiers_largest_batch():
         bench_options(batch="1,257")
 
 
+@pytest.mark.pi
 def test_the_worker_timeout_is_generous_and_grows_with_the_runs():
     default = worker_timeout(bench_options())
     assert default >= 600  # minutes, for the ~5,800 images of a default setting
@@ -180,6 +189,7 @@ def test_the_worker_timeout_is_generous_and_grows_with_the_runs():
     assert worker_timeout(bench_options(batch="1")) < default
 
 
+@pytest.mark.pi
 def test_inputs_are_quantised_as_tflite_defines_it():
     values = np.array([0.0, 1.0, 0.25, 2.0, -1.0], np.float32)
     int8 = quantize_input(values, {"dtype": np.int8, "quantization": (1 / 255, -128)})
@@ -188,6 +198,7 @@ def test_inputs_are_quantised_as_tflite_defines_it():
     assert float32.dtype == np.float32 and float32.tolist() == values.tolist()
 
 
+@pytest.mark.pi
 def test_the_hand_driven_interpreter_is_fed_what_the_classifier_feeds_it():
     """Both latency paths run the model on the same numbers: the same scores come out."""
     classifier = Classifier(ClassifierOptions(num_threads=1))  # the embedded int8 model
@@ -205,6 +216,7 @@ def test_the_hand_driven_interpreter_is_fed_what_the_classifier_feeds_it():
     np.testing.assert_allclose(scores, classifier.predict(image), atol=1e-6)
 
 
+@pytest.mark.pi
 def test_labelled_files_by_name_or_by_folder(tmp_path):
     for name in ("scan_label3.png", "7/photo.png", "unlabelled.png", "12/x.png", "notes.txt"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -222,6 +234,7 @@ def test_labelled_files_by_name_or_by_folder(tmp_path):
 # -- output -----------------------------------------------------------------------------------
 
 
+@pytest.mark.pi
 def test_table_rows_show_every_figure():
     columns, rows = table_rows(report())
     row = dict(zip(columns, rows[0], strict=True))
@@ -236,6 +249,7 @@ def test_table_rows_show_every_figure():
     assert "accuracy" not in table_rows(without_data)[0]
 
 
+@pytest.mark.pi
 def test_the_terminal_tables_have_a_column_per_setting_and_fit_the_width():
     console = Console(record=True, width=80, color_system=None)
     for table in rich_tables(report()):
@@ -250,6 +264,7 @@ def test_the_terminal_tables_have_a_column_per_setting_and_fit_the_width():
     assert len(rich_tables(many, width=200)) == 1
 
 
+@pytest.mark.pi
 def test_json_is_plain_data_with_every_documented_field():
     data = json.loads(json.dumps(report().to_dict()))
     assert set(data) == TOP_FIELDS and set(data["machine"]) == MACHINE_FIELDS
@@ -265,6 +280,7 @@ def test_json_is_plain_data_with_every_documented_field():
     ]
 
 
+@pytest.mark.pi
 def test_markdown_section_is_dated_with_machine_info_and_rows():
     text = markdown_section(report())
     lines = text.splitlines()
@@ -281,6 +297,7 @@ def test_markdown_section_is_dated_with_machine_info_and_rows():
     assert text.endswith(" |\n")
 
 
+@pytest.mark.pi
 def test_markdown_is_appended_never_overwritten(tmp_path):
     path = tmp_path / "results" / "BENCH.md"
     check_appendable(path)  # creates the folder
@@ -293,6 +310,7 @@ def test_markdown_is_appended_never_overwritten(tmp_path):
     assert fresh.read_text() == "## only\n"
 
 
+@pytest.mark.pi
 def test_an_output_that_cannot_be_appended_to_is_refused_before_work(tmp_path):
     with pytest.raises(OutputError, match="is a folder"):
         check_appendable(tmp_path)
@@ -320,6 +338,7 @@ def test_run_benchmark_reports_progress_and_plausible_figures():
     assert setting.peak_rss_mib is None or setting.peak_rss_mib >= (setting.base_rss_mib or 0)
 
 
+@pytest.mark.pi
 def test_bench_json_on_the_embedded_model_has_every_documented_field(invoke):
     result = invoke("bench", "--json", *QUICK)
     assert result.exit_code == 0, result.stderr
@@ -357,6 +376,7 @@ def test_every_json_field_is_documented_in_the_readmes_bench_paragraph():
     assert not missing, f"the README's bench paragraph does not document: {missing}"
 
 
+@pytest.mark.pi
 def test_bench_table_accuracy_on_a_folder_and_markdown_out(invoke, tmp_path):
     out = tmp_path / "bench.md"
     out.write_text("# earlier results\n")
@@ -370,6 +390,7 @@ def test_bench_table_accuracy_on_a_folder_and_markdown_out(invoke, tmp_path):
     assert f"appended to {out}" in result.stderr
 
 
+@pytest.mark.pi
 def test_bench_has_help(invoke):
     result = invoke("bench", "--help")
     text = " ".join(result.stdout.split())
@@ -377,6 +398,7 @@ def test_bench_has_help(invoke):
     assert f"(at most {MAX_BATCH})" in text  # the help's limit is the Classifier's
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
@@ -400,6 +422,7 @@ def test_bad_input_is_one_line_and_a_documented_exit_code(invoke, args, code, me
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
+@pytest.mark.pi
 def test_a_file_that_is_not_a_model_exits_3(invoke, tmp_path):
     bad = tmp_path / "model.tflite"
     bad.write_bytes(b"not a model at all" * 10)
@@ -407,6 +430,7 @@ def test_a_file_that_is_not_a_model_exits_3(invoke, tmp_path):
     assert result.exit_code == 3 and "not a TFLite model" in result.stderr
 
 
+@pytest.mark.pi
 def test_data_errors_exit_4_and_output_errors_exit_6(invoke, tmp_path):
     result = invoke("bench", *QUICK, "--data", str(tmp_path))
     assert result.exit_code == 4 and "no labelled images" in result.stderr
@@ -416,6 +440,7 @@ def test_data_errors_exit_4_and_output_errors_exit_6(invoke, tmp_path):
     assert result.exit_code == 6 and "is a folder" in result.stderr
 
 
+@pytest.mark.pi
 def test_a_backend_that_is_not_installed_is_skipped_with_a_note(invoke):
     missing = [name for name in BACKENDS if name not in available_backends()]
     if not missing:
@@ -429,6 +454,7 @@ def test_a_backend_that_is_not_installed_is_skipped_with_a_note(invoke):
     assert f"note: {missing[0]}: not installed here; skipped" in result.stderr
 
 
+@pytest.mark.pi
 def test_a_setting_the_interpreter_cannot_run_is_skipped_with_a_note(monkeypatch):
     from edge_digits.runtime import bench
     from edge_digits.runtime.errors import ModelError
@@ -472,6 +498,7 @@ def test_a_worker_that_hangs_is_killed_and_the_run_ends_with_exit_3(invoke, monk
     assert len(started) == 1  # the run ended there: the second setting was not started
 
 
+@pytest.mark.pi
 def test_the_worker_reports_errors_as_a_json_line(capsys, tmp_path):
     spec = {
         "model": str(tmp_path / "gone.tflite"), "precision": "int8", "backend": available_backends()[0],
@@ -482,6 +509,7 @@ def test_the_worker_reports_errors_as_a_json_line(capsys, tmp_path):
     assert message == {"error": f"{tmp_path / 'gone.tflite'}: no such model file", "exit_code": 3}
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize("accuracy", [None, Accuracy("examples", 11, 10, 10 / 11, 1, 0)])
 def test_results_rebuild_from_json(accuracy):
     original = replace(report().results[0], accuracy=accuracy)

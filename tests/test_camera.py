@@ -180,6 +180,7 @@ def check_records(records: list[dict[str, Any]], started: float, ended: float) -
 # -- a video read back -----------------------------------------------------------------------
 
 
+@pytest.mark.pi
 def test_a_video_reads_back_as_exactly_the_digits_held_up(invoke, media):
     started = time.time()
     result = invoke("--source", str(media / "digits.avi"))
@@ -193,6 +194,7 @@ def test_a_video_reads_back_as_exactly_the_digits_held_up(invoke, media):
     assert counts(summary) == (62, 6)
 
 
+@pytest.mark.pi
 def test_the_library_reads_the_same_video_frame_by_frame(media):
     with open_source(str(media / "digits.avi")) as source:
         assert isinstance(source, OpenCVSource) and not source.live
@@ -204,6 +206,7 @@ def test_the_library_reads_the_same_video_frame_by_frame(media):
     }
 
 
+@pytest.mark.pi
 def test_stable_and_min_score_options_change_what_is_reported(invoke, media):
     # --stable 11: only the 7 is held that long (12 frames from frame 6); the rest are 10 or less.
     result = invoke("--source", str(media / "digits.avi"), "--stable", "11")
@@ -216,6 +219,7 @@ def test_stable_and_min_score_options_change_what_is_reported(invoke, media):
     assert counts(result.errors[0]) == (62, 0)
 
 
+@pytest.mark.pi
 def test_max_fps_paces_the_reading(invoke, media):
     start = time.monotonic()
     result = invoke("--source", str(media / "number.avi"), "--max-fps", "20")
@@ -225,6 +229,7 @@ def test_max_fps_paces_the_reading(invoke, media):
     assert counts(result.errors[0]) == (15, 1)
 
 
+@pytest.mark.pi
 def test_number_reads_the_two_digit_number_as_text(invoke, media):
     result = invoke("--source", str(media / "number.avi"), "--number")
     assert result.exit_code == 0, result.stderr
@@ -235,6 +240,7 @@ def test_number_reads_the_two_digit_number_as_text(invoke, media):
     assert counts(result.errors[0]) == (15, 1)
 
 
+@pytest.mark.pi
 def test_roi_reads_the_region_given_not_the_centre(invoke, media):
     centre = invoke("--source", str(media / "corner.avi"))
     corner = invoke("--source", str(media / "corner.avi"), "--roi", "0,0,120,120")
@@ -243,6 +249,7 @@ def test_roi_reads_the_region_given_not_the_centre(invoke, media):
     assert centre.exit_code == corner.exit_code == 0
 
 
+@pytest.mark.pi
 def test_a_roi_outside_the_frame_is_a_usage_error(invoke, media):
     result = invoke("--source", str(media / "digits.avi"), "--roi", "300,200,100,100")
     assert result.exit_code == 2 and result.stdout == ""
@@ -253,6 +260,7 @@ def test_a_roi_outside_the_frame_is_a_usage_error(invoke, media):
     assert len(result.errors) == 1, result.errors
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize("roi", ["1,2,3", "a,b,c,d", "-1,0,50,50", "0,0,4,50"])
 def test_a_malformed_roi_is_refused_before_anything_opens(invoke, media, roi):
     result = invoke("--source", str(media / "digits.avi"), "--roi", roi)
@@ -261,6 +269,7 @@ def test_a_malformed_roi_is_refused_before_anything_opens(invoke, media, roi):
     assert line.startswith(f"error: --roi {roi}: ")
 
 
+@pytest.mark.pi
 def test_parse_roi_and_region():
     assert parse_roi("10, 20,30,40") == (10, 20, 30, 40)
     assert region((240, 320), None) == (88, 48, 144, 144)  # a centred square, 0.6 of 240
@@ -281,6 +290,7 @@ def feed(stabiliser: Stabiliser, readings: list[tuple[Any, float]]) -> list[Any]
     return [stabiliser.update(value, score) for value, score in readings]
 
 
+@pytest.mark.pi
 def test_a_value_is_reported_on_its_kth_frame_and_not_again():
     stabiliser = Stabiliser(frames=3, min_score=0.8)
     assert feed(stabiliser, [(7, 0.9), (7, 0.95)]) == [None, None]
@@ -289,18 +299,21 @@ def test_a_value_is_reported_on_its_kth_frame_and_not_again():
     assert stabiliser.reported == 7
 
 
+@pytest.mark.pi
 def test_a_low_score_frame_breaks_the_streak():
     stabiliser = Stabiliser(frames=3, min_score=0.8)
     assert feed(stabiliser, [(7, 0.9), (7, 0.9), (7, 0.5), (7, 0.9), (7, 0.9)]) == [None] * 5
     assert stabiliser.update(7, 0.9) == (7, pytest.approx(0.9))
 
 
+@pytest.mark.pi
 def test_another_value_in_between_breaks_the_streak():
     stabiliser = Stabiliser(frames=3, min_score=0.8)
     assert feed(stabiliser, [(7, 0.9), (7, 0.9), (1, 0.9), (7, 0.9), (7, 0.9)]) == [None] * 5
     assert stabiliser.update(7, 0.9) == (7, pytest.approx(0.9))
 
 
+@pytest.mark.pi
 def test_taking_the_digit_away_is_reported_as_none_but_an_empty_start_is_not():
     stabiliser = Stabiliser(frames=2, min_score=0.8)
     assert feed(stabiliser, [(None, 0.0)] * 6) == [None] * 6  # nothing, from the start
@@ -309,6 +322,7 @@ def test_taking_the_digit_away_is_reported_as_none_but_an_empty_start_is_not():
     assert feed(stabiliser, [(3, 0.9), (3, 0.9)]) == [None, (3, pytest.approx(0.9))]  # back again
 
 
+@pytest.mark.pi
 def test_one_frame_stabiliser_reports_every_change_at_once():
     stabiliser = Stabiliser(frames=1, min_score=0.5)
     out = feed(stabiliser, [(1, 0.9), (1, 0.9), (2, 0.4), (2, 0.6), (None, 0.0), ("42", 0.7)])
@@ -349,6 +363,7 @@ def test_the_stabiliser_reports_exactly_the_steady_changes(readings, frames, min
 # -- JSON lines and the picture --------------------------------------------------------------
 
 
+@pytest.mark.pi
 def test_reading_record_fields():
     reading = Reading(time=1.23456, wall=0.0, frame=37, value=7, score=0.987654, fps=29.96)
     assert reading_record(reading) == {
@@ -366,6 +381,7 @@ def test_reading_record_fields():
     assert stream.getvalue() == json.dumps(reading_record(reading)) + "\n"
 
 
+@pytest.mark.pi
 def test_annotate_draws_the_region_on_a_copy_of_the_frame(sevens):
     image = sevens[0]
     original = image.copy()
@@ -393,6 +409,7 @@ def test_annotate_draws_the_region_on_a_copy_of_the_frame(sevens):
 # -- folders ---------------------------------------------------------------------------------
 
 
+@pytest.mark.pi
 def test_a_folder_with_a_broken_file_reads_the_others_and_names_it(invoke, tmp_path, digits):
     rng = np.random.default_rng(3)
     for name, label in [("a0", 7), ("a1", 7), ("a2", 7), ("c0", 2), ("c1", 2), ("c2", 2)]:
@@ -407,6 +424,7 @@ def test_a_folder_with_a_broken_file_reads_the_others_and_names_it(invoke, tmp_p
     assert counts(summary) == (6, 2)
 
 
+@pytest.mark.pi
 def test_a_folder_where_nothing_can_be_read_exits_7(invoke, tmp_path):
     (tmp_path / "a.png").write_bytes(b"")
     (tmp_path / "b.jpg").write_text("not a picture")
@@ -417,6 +435,7 @@ def test_a_folder_where_nothing_can_be_read_exits_7(invoke, tmp_path):
     assert result.errors[-1] == f"error: {tmp_path}: none of its images could be read (see above)"
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(
     ("source", "message"),
     [
@@ -491,6 +510,7 @@ def fake_picamera2(
     return cameras
 
 
+@pytest.mark.pi
 def test_picamera_frames_come_through_as_bgr_and_close_releases_the_camera(monkeypatch):
     pixel = np.array([10, 20, 30, 255], np.uint8)  # "RGB888" is laid out B, G, R (, X)
     cameras = fake_picamera2(monkeypatch, lambda n: np.tile(pixel, (48, 64, 1)))
@@ -512,6 +532,7 @@ def test_picamera_frames_come_through_as_bgr_and_close_releases_the_camera(monke
     assert camera.calls[3:] == [("stop", None), ("close", None)]
 
 
+@pytest.mark.pi
 def test_picamera_that_cannot_open_exits_7(invoke, monkeypatch):
     error = RuntimeError("Failed to acquire camera:\n Device or resource busy")
     fake_picamera2(monkeypatch, lambda n: None, opening=error)
@@ -523,12 +544,14 @@ def test_picamera_that_cannot_open_exits_7(invoke, monkeypatch):
     ]
 
 
+@pytest.mark.pi
 def test_picamera_that_fails_while_configuring_exits_7(monkeypatch):
     fake_picamera2(monkeypatch, lambda n: None, configuring=ValueError("size 1x1 not supported"))
     with pytest.raises(CameraError, match=r"cannot open the camera module \(size 1x1 not supp"):
         PicameraSource(width=1, height=1)
 
 
+@pytest.mark.pi
 def test_picamera_that_stops_mid_stream_exits_7_after_its_readings(invoke, monkeypatch, sevens):
     def capture(n: int) -> np.ndarray:
         if n >= 20:
@@ -551,6 +574,7 @@ def test_picamera_that_stops_mid_stream_exits_7_after_its_readings(invoke, monke
     assert camera.calls[-2:] == [("stop", None), ("close", None)]
 
 
+@pytest.mark.pi
 def test_picamera_empty_frames_exit_7(invoke, monkeypatch):
     fake_picamera2(monkeypatch, lambda n: np.zeros((0, 0, 3), np.uint8))
     result = invoke("--source", "picamera")
@@ -558,6 +582,7 @@ def test_picamera_empty_frames_exit_7(invoke, monkeypatch):
     assert result.errors[-1] == "error: picamera: delivered an empty frame; check the camera"
 
 
+@pytest.mark.pi
 def test_missing_picamera2_exits_5_with_the_apt_hint(invoke, monkeypatch):
     monkeypatch.setitem(sys.modules, "picamera2", None)  # as if not installed
     result = invoke("--source", "picamera")
@@ -679,6 +704,7 @@ def test_a_camera_that_hangs_ends_after_the_timeout(invoke, fake_capture, sevens
     assert not capture.released
 
 
+@pytest.mark.pi
 def test_stream_urls_open_through_ffmpeg_with_the_timeout(fake_capture):
     fake_capture([])
     source = open_source("rtsp://camera.local/live", timeout=2.5)
@@ -744,6 +770,7 @@ def get(server: LiveServer, path: str) -> tuple[int, dict[str, str], bytes]:
         connection.close()
 
 
+@pytest.mark.pi
 def test_the_page_loads_with_no_external_assets(live):
     status, headers, body = get(live, "/")
     page = body.decode()
@@ -755,6 +782,7 @@ def test_the_page_loads_with_no_external_assets(live):
     assert get(live, "/index.html")[2] == body
 
 
+@pytest.mark.pi
 def test_the_reading_json_has_the_current_reading(live):
     status, headers, body = get(live, "/reading.json?cache=no")
     assert status == 200 and headers["Content-Type"] == "application/json"
@@ -811,6 +839,7 @@ def test_other_paths_are_404(live):
     assert get(live, "/stream.jpg")[0] == 404
 
 
+@pytest.mark.pi
 def test_the_mjpeg_stream_yields_jpeg_frames_of_the_frame_size(live, sevens):
     assert live.next_jpeg(0, timeout=0.2) == (0, None)  # nobody watches: nothing is encoded
     connection = http.client.HTTPConnection(*address(live), timeout=10)
@@ -840,6 +869,7 @@ def test_the_mjpeg_stream_yields_jpeg_frames_of_the_frame_size(live, sevens):
         connection.close()
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -854,12 +884,14 @@ def test_parse_address(text, expected):
     assert parse_address(text) == expected
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize("text", ["http", "8080:", "host:port", "70000", "-1", "[::1]", ""])
 def test_parse_address_refuses_what_is_not_an_address(text):
     with pytest.raises(UsageError, match=re.escape(f"--serve {text}: give PORT or HOST:PORT")):
         parse_address(text)
 
 
+@pytest.mark.pi
 def test_serve_with_a_bad_address_or_a_busy_port_exits_2_in_one_line(invoke, media):
     result = invoke("--source", str(media / "digits.avi"), "--serve", "nope")
     assert result.exit_code == 2 and result.stdout == ""
@@ -878,6 +910,7 @@ def test_serve_with_a_bad_address_or_a_busy_port_exits_2_in_one_line(invoke, med
     ]
 
 
+@pytest.mark.pi
 def test_serve_beside_a_video_prints_the_url_and_closes_at_the_end(invoke, media):
     result = invoke("--source", str(media / "digits.avi"), "--serve", "127.0.0.1:0")
     assert result.exit_code == 0
@@ -935,6 +968,7 @@ def test_the_page_plays_the_video_and_shows_the_reading_in_headless_chromium(liv
 # -- the window ------------------------------------------------------------------------------
 
 
+@pytest.mark.pi
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the DISPLAY check is Linux's")
 def test_show_without_a_display_points_to_serve(invoke, media, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
@@ -995,6 +1029,7 @@ def test_a_reader_that_stops_early_is_not_an_error(media, command):
     assert b"Traceback" not in stderr and b"Broken pipe" not in stderr
 
 
+@pytest.mark.pi
 def test_a_truncated_video_is_read_as_far_as_it_goes_with_a_warning(invoke, media, tmp_path):
     whole = (media / "digits.avi").read_bytes()
     cut = tmp_path / "cut.avi"
@@ -1011,6 +1046,7 @@ def test_a_truncated_video_is_read_as_far_as_it_goes_with_a_warning(invoke, medi
     assert counts(summary)[0] < 62
 
 
+@pytest.mark.pi
 def test_a_video_with_a_header_and_no_frame_exits_7_in_one_line(invoke, media, tmp_path):
     stub = tmp_path / "stub.avi"
     stub.write_bytes((media / "digits.avi").read_bytes()[:2000])  # the header, then nothing
@@ -1020,6 +1056,26 @@ def test_a_video_with_a_header_and_no_frame_exits_7_in_one_line(invoke, media, t
     assert line.startswith(f"error: {stub}: ")
 
 
+# The runtime depends on OpenCV's headless build (no X11 libraries on a Pi OS Lite or a
+# server); the GUI build is what a desktop user swaps in for --show (README).
+HEADLESS_OPENCV = "GUI:                           NONE" in cv2.getBuildInformation()
+
+
+@pytest.mark.pi
+@pytest.mark.skipif(not HEADLESS_OPENCV, reason="OpenCV's desktop build is installed here")
+def test_show_with_the_headless_opencv_says_how_to_get_a_window(invoke, media, monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":97")
+    result = invoke("--source", str(media / "digits.avi"), "--show", seconds=60)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.errors == [
+        "error: --show: this OpenCV has no window support (opencv-python-headless); for a "
+        "window: pip uninstall -y opencv-python-headless && pip install opencv-python (and a "
+        "desktop: Raspberry Pi OS with desktop has its X11 libraries); or use --serve "
+        "0.0.0.0:8080 and open the page in a browser (see: edge-digits camera --help)"
+    ]
+
+
+@pytest.mark.skipif(HEADLESS_OPENCV, reason="needs OpenCV's desktop build (opencv-python)")
 def test_show_on_a_display_that_cannot_be_reached_is_a_usage_error(invoke, media, monkeypatch):
     monkeypatch.setenv("DISPLAY", ":97")  # no X server answers there
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
@@ -1064,6 +1120,7 @@ def test_a_closed_stderr_does_not_stop_the_readings(media, tmp_path):
     ] == EXPECTED
 
 
+@pytest.mark.pi
 def test_the_pixel_limit_applies_to_a_folder_source(invoke, tmp_path, digits):
     rng = np.random.default_rng(5)
     for name in ("a0", "a1", "a2"):
@@ -1079,6 +1136,7 @@ def test_the_pixel_limit_applies_to_a_folder_source(invoke, tmp_path, digits):
     assert invoke("--source", str(tmp_path), "--max-pixels", "100000").exit_code == 0
 
 
+@pytest.mark.pi
 def test_the_summary_of_a_long_run_keeps_bounded_memory():
     summary = Summary()
     for index in range(25_000):

@@ -37,6 +37,7 @@ def model_copy(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.pi
 def test_default_model_ships_with_a_matching_sidecar(classifier):
     sidecar = classifier.sidecar
     assert sidecar is not None
@@ -65,10 +66,12 @@ def test_png_and_array_paths_give_identical_scores(classifier, digit_pngs, mnist
     np.testing.assert_allclose([p.score for p in from_files], probabilities.max(axis=1), atol=1e-7)
 
 
+@pytest.mark.pi
 def test_a_digit_on_a_light_page_is_read(classifier, paper_digit):
     assert classifier.classify_file(paper_digit).label == 7
 
 
+@pytest.mark.pi
 def test_a_blank_page_gives_no_label(classifier, tmp_path):
     blank = tmp_path / "blank.png"
     Image.new("L", (64, 48), 230).save(blank)
@@ -77,20 +80,23 @@ def test_a_blank_page_gives_no_label(classifier, tmp_path):
     assert "no ink" in (prediction.reason or "")
 
 
-def test_top_k_is_ranked(classifier, digit_pngs):
-    prediction = classifier.classify_file(digit_pngs[0][0], top_k=3)
+@pytest.mark.pi
+def test_top_k_is_ranked(classifier, example_pngs):
+    prediction = classifier.classify_file(example_pngs[0][0], top_k=3)
     scores = [score for _, score in prediction.top_k]
     assert len(prediction.top_k) == 3 and scores == sorted(scores, reverse=True)
     assert prediction.top_k[0] == (prediction.label, prediction.score)
     assert len({label for label, _ in prediction.top_k}) == 3
 
 
+@pytest.mark.pi
 def test_predict_checks_shapes_and_handles_empty_batches(classifier):
     assert classifier.predict(np.zeros((0, 28, 28), np.float32)).shape == (0, 10)
     with pytest.raises(UsageError, match=r"expected images of shape \(N, 28, 28\[, 1\]\)"):
         classifier.predict(np.zeros((2, 32, 32), np.float32))
 
 
+@pytest.mark.pi
 def test_quantisation_uses_the_models_own_parameters(classifier):
     scale, zero_point = classifier.input_details["quantization"]
     values = np.array([0.0, 0.5, 1.0, 7.0], np.float32)
@@ -103,6 +109,7 @@ def test_quantisation_uses_the_models_own_parameters(classifier):
     )
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -118,6 +125,7 @@ def test_files_that_are_not_models_are_refused(tmp_path, content, message):
         Classifier(ClassifierOptions(model=path))
 
 
+@pytest.mark.pi
 def test_a_truncated_model_is_refused(tmp_path):
     path = tmp_path / "truncated.tflite"
     path.write_bytes(default_model_path().read_bytes()[:5000])
@@ -125,6 +133,7 @@ def test_a_truncated_model_is_refused(tmp_path):
         Classifier(ClassifierOptions(model=path))
 
 
+@pytest.mark.pi
 def test_every_truncation_of_a_model_is_refused_without_a_crash(tmp_path):
     # tflite-runtime 2.14 does not verify flatbuffers and would crash on these; the structural
     # check must catch each one first.
@@ -136,11 +145,13 @@ def test_every_truncation_of_a_model_is_refused_without_a_crash(tmp_path):
             Classifier(ClassifierOptions(model=path))
 
 
+@pytest.mark.pi
 def test_a_missing_model_is_refused(tmp_path):
     with pytest.raises(ModelError, match=r"nothing\.tflite: no such model file"):
         Classifier(ClassifierOptions(model=tmp_path / "nothing.tflite"))
 
 
+@pytest.mark.pi
 def test_a_model_without_sidecar_loads_with_a_warning(model_copy):
     model_copy.with_suffix(".json").unlink()
     with pytest.warns(
@@ -150,6 +161,7 @@ def test_a_model_without_sidecar_loads_with_a_warning(model_copy):
     assert classifier.sidecar is None and classifier.labels == tuple("0123456789")
 
 
+@pytest.mark.pi
 def test_a_sidecar_for_another_model_is_an_error(model_copy):
     sidecar = json.loads(model_copy.with_suffix(".json").read_text())
     sidecar["model_sha256"] = "0" * 64
@@ -158,6 +170,7 @@ def test_a_sidecar_for_another_model_is_an_error(model_copy):
         Classifier(ClassifierOptions(model=model_copy))
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -173,6 +186,7 @@ def test_malformed_sidecars_are_errors(model_copy, text, message):
         Classifier(ClassifierOptions(model=model_copy))
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -200,10 +214,12 @@ def test_sidecar_values_the_runtime_cannot_honour_are_refused(model_copy, change
         Classifier(ClassifierOptions(model=model_copy))
 
 
+@pytest.mark.pi
 def test_sidecar_round_trips(classifier):
     assert Sidecar.from_json(classifier.sidecar.to_json(), "x") == classifier.sidecar
 
 
+@pytest.mark.pi
 def test_backend_choice(monkeypatch):
     with pytest.raises(
         UsageError, match="unknown interpreter backend 'tf'; allowed: litert, tflite-runtime"
@@ -220,24 +236,27 @@ def test_backend_choice(monkeypatch):
             Classifier(ClassifierOptions(backend=name))
 
 
+@pytest.mark.pi
 def test_threads_must_be_positive():
     with pytest.raises(UsageError, match="threads must be 1 or more"):
         Classifier(ClassifierOptions(num_threads=0))
 
 
-def test_a_bad_file_does_not_stop_the_batch(classifier, digit_pngs, tmp_path):
+@pytest.mark.pi
+def test_a_bad_file_does_not_stop_the_batch(classifier, example_pngs, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_text("<html><body>not an image</body></html>")
-    paths = [str(digit_pngs[0][0]), str(bad), str(tmp_path / "gone.png"), str(digit_pngs[1][0])]
+    paths = [str(example_pngs[0][0]), str(bad), str(tmp_path / "gone.png"), str(example_pngs[1][0])]
     results = list(classify_paths(classifier, paths))
     assert [r.path for r in results] == paths
     assert [r.ok for r in results] == [True, False, False, True]
     assert results[1].error.startswith(f"{bad}: not an image")
     assert results[2].error == f"{tmp_path / 'gone.png'}: no such file or folder"
-    assert results[0].prediction.label == digit_pngs[0][1]
-    assert results[3].prediction.label == digit_pngs[1][1]
+    assert results[0].prediction.label == example_pngs[0][1]
+    assert results[3].prediction.label == example_pngs[1][1]
 
 
+@pytest.mark.pi
 def test_paths_expand_from_folders_and_globs(tmp_path):
     for name in ("b.png", "a.jpg", "sub/c.PNG", "notes.txt"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

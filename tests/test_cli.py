@@ -25,6 +25,7 @@ def bad_png(tmp_path):
     return path
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(invoke, command):
     result = invoke(command, "--help")
@@ -32,50 +33,56 @@ def test_every_command_has_help(invoke, command):
     assert "Usage: edge-digits " + command in " ".join(result.output.split())
 
 
+@pytest.mark.pi
 def test_version(invoke):
     result = invoke("--version")
     assert result.exit_code == 0 and result.stdout.startswith("edge-digits ")
 
 
-def test_classify_prints_one_line_per_file(invoke, digit_pngs):
-    paths = [str(path) for path, _ in digit_pngs[:3]]
+@pytest.mark.pi
+def test_classify_prints_one_line_per_file(invoke, example_pngs):
+    paths = [str(path) for path, _ in example_pngs[:3]]
     result = invoke("classify", *paths)
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert [line.split(": ")[0] for line in lines] == paths
     assert [int(line.split(": ")[1].split()[0]) for line in lines] == [
-        label for _, label in digit_pngs[:3]
+        label for _, label in example_pngs[:3]
     ]
 
 
-def test_classify_json_lines(invoke, digit_pngs):
-    result = invoke("classify", "--json", "--top-k", "2", str(digit_pngs[0][0]))
+@pytest.mark.pi
+def test_classify_json_lines(invoke, example_pngs):
+    result = invoke("classify", "--json", "--top-k", "2", str(example_pngs[0][0]))
     assert result.exit_code == 0
     (line,) = [json.loads(text) for text in result.stdout.splitlines()]
-    assert line["path"] == str(digit_pngs[0][0])
-    assert line["label"] == digit_pngs[0][1]
+    assert line["path"] == str(example_pngs[0][0])
+    assert line["label"] == example_pngs[0][1]
     assert 0.5 < line["score"] <= 1.0
     assert line["top_k"][0]["label"] == line["label"]
     assert len(line["top_k"]) == 2 and "error" not in line
 
 
-def test_a_bad_file_is_reported_and_the_rest_classified(invoke, digit_pngs, bad_png):
-    good = str(digit_pngs[0][0])
+@pytest.mark.pi
+def test_a_bad_file_is_reported_and_the_rest_classified(invoke, example_pngs, bad_png):
+    good = str(example_pngs[0][0])
     result = invoke("classify", "--json", good, str(bad_png))
     assert result.exit_code == 1
     lines = [json.loads(text) for text in result.stdout.splitlines()]
-    assert lines[0]["label"] == digit_pngs[0][1] and "error" not in lines[0]
+    assert lines[0]["label"] == example_pngs[0][1] and "error" not in lines[0]
     assert lines[1]["path"] == str(bad_png) and lines[1]["label"] is None
     assert lines[1]["error"].startswith(f"{bad_png}: not an image")
     assert result.stderr.splitlines() == [f"error: {lines[1]['error']}"]
 
 
+@pytest.mark.pi
 def test_missing_paths_fail_with_exit_1(invoke, tmp_path):
     result = invoke("classify", str(tmp_path / "missing.png"))
     assert result.exit_code == 1
     assert result.stderr.strip() == f"error: {tmp_path / 'missing.png'}: no such file or folder"
 
 
+@pytest.mark.pi
 def test_a_page_without_ink_is_null_not_a_guess(invoke, tmp_path):
     blank = tmp_path / "blank.png"
     Image.new("L", (50, 50), 255).save(blank)
@@ -90,17 +97,19 @@ def test_a_page_without_ink_is_null_not_a_guess(invoke, tmp_path):
     )
 
 
-def test_a_file_that_is_not_a_model_exits_3(invoke, tmp_path, digit_pngs):
+@pytest.mark.pi
+def test_a_file_that_is_not_a_model_exits_3(invoke, tmp_path, example_pngs):
     fake = tmp_path / "fake.tflite"
     fake.write_bytes(b"\0" * 64)
-    result = invoke("classify", "--model", str(fake), str(digit_pngs[0][0]))
+    result = invoke("classify", "--model", str(fake), str(example_pngs[0][0]))
     assert result.exit_code == 3
     assert result.stderr.strip().startswith(f"error: {fake}: not a TFLite model")
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_wrong_option_values_say_what_is_allowed(invoke, digit_pngs):
-    image = str(digit_pngs[0][0])
+@pytest.mark.pi
+def test_wrong_option_values_say_what_is_allowed(invoke, example_pngs):
+    image = str(example_pngs[0][0])
     for args, allowed in (
         (["--backend", "tensorflow"], "'litert', 'tflite-runtime'"),
         (["--threads", "0"], "--threads"),
@@ -118,6 +127,7 @@ def test_wrong_option_values_say_what_is_allowed(invoke, digit_pngs):
     ]
 
 
+@pytest.mark.pi
 def test_info_describes_the_default_model(
     invoke,
 ):
@@ -132,6 +142,7 @@ def test_info_describes_the_default_model(
     assert table.exit_code == 0 and "edge_int8.tflite" in table.stdout
 
 
+@pytest.mark.pi
 def test_data_with_a_bad_path_exits_4(invoke, tmp_path):
     bogus = tmp_path / "mnist.npz"
     bogus.write_text("nope")
@@ -147,6 +158,7 @@ def test_data_prints_where_mnist_lives_and_label_counts(invoke, mnist):
     assert "5923" in result.stdout and "1135" in result.stdout  # train zeros, test ones
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize("command", [["train"], ["convert", "model.keras"]])
 def test_train_and_convert_without_tensorflow_say_how_to_install(invoke, monkeypatch, command):
     # Simulate a runtime-only install: TensorFlow and Keras cannot be imported, and the
@@ -163,9 +175,10 @@ def test_train_and_convert_without_tensorflow_say_how_to_install(invoke, monkeyp
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_paths_are_printed_as_given_never_as_markup_or_emoji(invoke, digit_pngs, tmp_path):
+@pytest.mark.pi
+def test_paths_are_printed_as_given_never_as_markup_or_emoji(invoke, example_pngs, tmp_path):
     odd = tmp_path / "a:smile:[red]b[x].png"
-    odd.write_bytes(digit_pngs[0][0].read_bytes())
+    odd.write_bytes(example_pngs[0][0].read_bytes())
     result = invoke("classify", "--json", str(odd))
     assert json.loads(result.stdout)["path"] == str(odd)
     assert invoke("classify", str(odd)).stdout.startswith(str(odd) + ": ")
@@ -174,11 +187,11 @@ def test_paths_are_printed_as_given_never_as_markup_or_emoji(invoke, digit_pngs,
     assert bad.stderr.strip() == f"error: {tmp_path / 'm[/]x.tflite'}: no such model file"
 
 
-def test_number_reads_rows_and_reports_boxes(invoke, mnist, tmp_path):
-    # "2026" written as four MNIST test digits side by side on white paper.
-    picks = [next(i for i in range(10_000) if mnist.y_test[i] == d) for d in (2, 0, 2, 6)]
+@pytest.mark.pi
+def test_number_reads_rows_and_reports_boxes(invoke, example_digits, tmp_path):
+    # "2026" written as four MNIST test digits (the first of each class) side by side on paper.
     row = np.concatenate(
-        [np.pad(255 - mnist.x_test[i], 6, constant_values=255) for i in picks], axis=1
+        [np.pad(255 - example_digits[d], 6, constant_values=255) for d in (2, 0, 2, 6)], axis=1
     )
     page = np.pad(row, 30, constant_values=255)
     path = tmp_path / "year.png"
@@ -194,6 +207,7 @@ def test_number_reads_rows_and_reports_boxes(invoke, mnist, tmp_path):
     assert invoke("classify", "--number", str(path)).stdout.strip().startswith(f"{path}: 2026 (")
 
 
+@pytest.mark.pi
 def test_debug_dir_gets_every_step(invoke, paper_digit, tmp_path):
     folder = tmp_path / "debug"
     result = invoke("classify", "--debug-dir", str(folder), str(paper_digit))
@@ -207,18 +221,20 @@ def test_debug_dir_gets_every_step(invoke, paper_digit, tmp_path):
     assert enlarged.size == (30 * 8, 30 * 8)  # 28 px + a 1 px frame each side, 8x
 
 
-def test_an_unwritable_output_is_exit_6(invoke, digit_pngs, tmp_path):
+@pytest.mark.pi
+def test_an_unwritable_output_is_exit_6(invoke, example_pngs, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    result = invoke("classify", "--debug-dir", str(blocker / "sub"), str(digit_pngs[0][0]))
+    result = invoke("classify", "--debug-dir", str(blocker / "sub"), str(example_pngs[0][0]))
     assert result.exit_code == 6
     assert result.stderr.startswith(f"error: {blocker / 'sub'}")
 
 
-def test_a_glob_of_folders_classifies_their_images(invoke, digit_pngs, tmp_path):
+@pytest.mark.pi
+def test_a_glob_of_folders_classifies_their_images(invoke, example_pngs, tmp_path):
     for name in ("set1", "set2"):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "d.png").write_bytes(digit_pngs[0][0].read_bytes())
+        (tmp_path / name / "d.png").write_bytes(example_pngs[0][0].read_bytes())
     result = invoke("classify", str(tmp_path / "set*"))
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 2
     assert invoke("classify", "").exit_code == 1
@@ -239,6 +255,7 @@ def test_ctrl_c_during_training_says_how_to_resume(invoke, monkeypatch, tmp_path
     )
 
 
+@pytest.mark.pi
 def test_a_folder_is_read_recursively_in_path_order(tmp_path):
     from edge_digits.runtime.sources import expand_paths
 

@@ -31,6 +31,7 @@ def _orientation_exif() -> Image.Exif:
     return exif
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize("how", ["plain", "exif", "xmp", "4-bit"])
 def test_grayscale_png_reads_as_the_general_path_reads_it(tmp_path, how):
     path = tmp_path / f"{how}.png"
@@ -53,6 +54,7 @@ def test_grayscale_png_reads_as_the_general_path_reads_it(tmp_path, how):
     assert gray.shape == ((40, 28) if turned else (28, 40))
 
 
+@pytest.mark.pi
 def test_border_median_is_numpys():
     rng = np.random.default_rng(0)
     for length in range(1, 130):

@@ -360,6 +360,7 @@ def shadow_page(rng):
     return jpeg(Image.fromarray(camera(page, rng, blur=0.8, noise=3.0)), 75)
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize("page", [blank_page, noise_page, ruled_page, shadow_page])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_page_without_a_digit_gets_no_label(classifier, tmp_path, page, seed):
@@ -709,6 +710,7 @@ def test_boxes_of_a_long_strip_lie_on_their_digits(classifier, mnist, read_right
         assert left - 4 <= x and x + w <= left + 84 + 4
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(
     ("draw", "reason"),
     [

@@ -83,6 +83,7 @@ def save(image: Image.Image, path: Path, **options) -> Path:
 # --------------------------------------------------------------------------- geometry
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize("shape", ["one", "zero", "seven", "bar"])
 def test_output_is_a_28x28_float32_in_unit_range(shape):
     out = assert_model_input(preprocess_gray(gray(shape)))
@@ -92,6 +93,7 @@ def test_output_is_a_28x28_float32_in_unit_range(shape):
     np.testing.assert_allclose(out * 255, np.rint(out * 255), atol=1e-4)
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize("shape", ["one", "zero", "seven", "bar"])
 def test_ink_is_fitted_into_a_20_pixel_box_keeping_the_aspect_ratio(shape):
     source = gray(shape)
@@ -106,6 +108,7 @@ def test_ink_is_fitted_into_a_20_pixel_box_keeping_the_aspect_ratio(shape):
     assert (height >= width) == (in_height >= in_width)
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize("shape", ["one", "zero", "seven", "bar"])
 def test_centre_of_mass_is_at_the_centre(shape):
     out = assert_model_input(preprocess_gray(gray(shape)))
@@ -114,6 +117,7 @@ def test_centre_of_mass_is_at_the_centre(shape):
     assert abs(col - CENTRE) <= 1.0
 
 
+@pytest.mark.pi
 def test_off_centre_digit_on_a_large_canvas_is_recentred():
     image = draw("zero", size=(900, 700))  # the ring sits in the top-left corner
     out = assert_model_input(preprocess_gray(np.asarray(image)))
@@ -121,6 +125,7 @@ def test_off_centre_digit_on_a_large_canvas_is_recentred():
     assert max(ink_box(out, 0.0)) == 20
 
 
+@pytest.mark.pi
 def test_other_settings_are_honoured():
     custom = PreprocessSettings(size=32, box=24)
     out = assert_model_input(preprocess_gray(gray("seven"), custom), size=32)
@@ -131,6 +136,7 @@ def test_other_settings_are_honoured():
 # --------------------------------------------------------------------------- polarity
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize("shape", ["one", "zero", "seven", "bar"])
 def test_black_on_white_equals_white_on_black(shape):
     black_on_white = gray(shape)
@@ -140,6 +146,7 @@ def test_black_on_white_equals_white_on_black(shape):
     assert float(np.abs(a - b).max()) <= 1 / 255 + 1e-6
 
 
+@pytest.mark.pi
 def test_grey_ink_on_off_white_paper_gives_the_same_digit():
     """Background level and ink contrast are normalised away (a typical photo); only the
     thresholded edge may move by a pixel."""
@@ -152,6 +159,7 @@ def test_grey_ink_on_off_white_paper_gives_the_same_digit():
     assert int((difference > 0.1).sum()) <= 8  # 1% of the 784 pixels
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(("bg", "ink"), [(100, 0), (140, 255)], ids=["dark-paper", "chalk"])
 def test_digit_on_mid_grey_background_is_found(bg, ink):
     image = np.asarray(draw("seven", bg=bg, ink=ink))
@@ -160,6 +168,7 @@ def test_digit_on_mid_grey_background_is_found(bg, ink):
     assert float(np.abs(out - expected).max()) <= 2 / 255 + 1e-6
 
 
+@pytest.mark.pi
 def test_small_digit_on_a_large_canvas_is_found():
     image = Image.new("L", (1000, 1000), 255)
     ImageDraw.Draw(image).line([(500, 440), (500, 560)], fill=0, width=6)  # 0.07% of pixels
@@ -175,6 +184,7 @@ def black_on_white_png(tmp_path) -> Path:
     return save(draw("seven"), tmp_path / "plain.png")
 
 
+@pytest.mark.pi
 def test_png_file_equals_the_array(black_on_white_png):
     loaded = load_gray(black_on_white_png)
     assert loaded.dtype == np.uint8
@@ -184,6 +194,7 @@ def test_png_file_equals_the_array(black_on_white_png):
     )
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(
     ("mode", "bg", "ink"),
     [("RGBA", (0, 0, 0, 0), (0, 0, 0, 255)), ("LA", (0, 0), (0, 255))],
@@ -197,6 +208,7 @@ def test_transparent_background_is_composited_over_white(tmp_path, mode, bg, ink
     np.testing.assert_array_equal(preprocess_file(path), preprocess_gray(gray("seven")))
 
 
+@pytest.mark.pi
 def test_palette_png_with_transparency(tmp_path):
     image = draw("seven", mode="P", bg=0, ink=1)
     image.putpalette([0, 0, 0, 0, 0, 0] + [255, 255, 255] * 254)  # both entries are black
@@ -207,6 +219,7 @@ def test_palette_png_with_transparency(tmp_path):
     np.testing.assert_array_equal(preprocess_file(path), preprocess_gray(gray("seven")))
 
 
+@pytest.mark.pi
 def test_sixteen_bit_grayscale_png_is_scaled_not_clipped(tmp_path):
     wide = gray("seven").astype(np.uint16) * 257  # 0 -> 0, 255 -> 65535
     path = save(Image.fromarray(wide), tmp_path / "deep.png")
@@ -218,11 +231,13 @@ def test_sixteen_bit_grayscale_png_is_scaled_not_clipped(tmp_path):
     np.testing.assert_array_equal(preprocess_file(path), preprocess_gray(gray("seven")))
 
 
+@pytest.mark.pi
 def test_sixteen_bit_mid_grey_is_scaled_proportionally():
     values = np.array([[0, 16384, 32768, 65535]], dtype=np.uint16)
     np.testing.assert_array_equal(pil_to_gray(Image.fromarray(values)), [[0, 64, 128, 255]])
 
 
+@pytest.mark.pi
 def test_rgb_jpeg_is_read_as_luminance(tmp_path):
     image = draw("seven", mode="RGB", bg=(255, 255, 255), ink=(0, 0, 0))
     path = save(image, tmp_path / "colour.jpg", quality=95)
@@ -231,6 +246,7 @@ def test_rgb_jpeg_is_read_as_luminance(tmp_path):
     assert float(np.abs(loaded.astype(int) - gray("seven")).mean()) < 2
 
 
+@pytest.mark.pi
 def test_exif_orientation_is_applied(tmp_path):
     stored = draw("seven")  # 240 wide, 320 high
     exif = Image.Exif()
@@ -250,6 +266,7 @@ def test_exif_orientation_is_applied(tmp_path):
     assert float(np.abs(out - as_stored).mean()) > 5 * close
 
 
+@pytest.mark.pi
 def test_first_frame_of_an_animation_is_used(tmp_path):
     frames = [draw("one"), draw("zero")]
     path = tmp_path / "anim.gif"
@@ -271,6 +288,7 @@ def mnist_like() -> np.ndarray:
     return digit
 
 
+@pytest.mark.pi
 def test_mnist_like_array_passes_through_unchanged(mnist_like):
     out = assert_model_input(preprocess_gray(mnist_like))
     # exactly the uint8 value times the settings' float32 scale (as evaluate.py scores arrays)
@@ -279,11 +297,13 @@ def test_mnist_like_array_passes_through_unchanged(mnist_like):
     np.testing.assert_allclose(out, mnist_like / 255, rtol=1e-6, atol=0)
 
 
+@pytest.mark.pi
 def test_mnist_like_png_scores_as_the_array(tmp_path, mnist_like):
     path = save(Image.fromarray(mnist_like), tmp_path / "mnist.png")
     np.testing.assert_array_equal(preprocess_file(path), preprocess_gray(mnist_like))
 
 
+@pytest.mark.pi
 def test_28x28_with_light_border_is_not_passed_through(mnist_like):
     inverted = 255 - mnist_like
     out = assert_model_input(preprocess_gray(inverted))
@@ -293,6 +313,7 @@ def test_28x28_with_light_border_is_not_passed_through(mnist_like):
 # --------------------------------------------------------------------------- no digit
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(
     "image",
     [
@@ -314,11 +335,13 @@ def test_blank_image_gives_no_digit_with_a_reason(image):
     assert "no ink" in out.reason
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize("level", [0, 20])
 def test_blank_28x28_dark_image_gives_no_digit(level):
     assert isinstance(preprocess_gray(np.full((28, 28), level, np.uint8)), NoDigit)
 
 
+@pytest.mark.pi
 def test_blank_png_file_gives_no_digit(tmp_path):
     path = save(Image.new("L", (200, 200), 255), tmp_path / "blank.png")
     assert isinstance(preprocess_file(path), NoDigit)
@@ -334,6 +357,7 @@ def _png_bytes() -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(
     ("name", "content", "fragment"),
     [
@@ -362,6 +386,7 @@ def test_unreadable_file_raises_input_error_naming_it(tmp_path, name, content, f
         assert info.value.exit_code == 1
 
 
+@pytest.mark.pi
 def test_missing_file_raises_input_error_naming_it(tmp_path):
     path = tmp_path / "nowhere" / "digit.png"
     with pytest.raises(InputError) as info:
@@ -369,6 +394,7 @@ def test_missing_file_raises_input_error_naming_it(tmp_path):
     assert str(info.value) == f"{path}: no such file"
 
 
+@pytest.mark.pi
 def test_directory_raises_input_error_naming_it(tmp_path):
     folder = tmp_path / "digits.png"
     folder.mkdir()
@@ -378,6 +404,7 @@ def test_directory_raises_input_error_naming_it(tmp_path):
     assert "folder" in str(info.value)
 
 
+@pytest.mark.pi
 def test_decompression_bomb_is_an_input_error(tmp_path, monkeypatch):
     path = save(draw("one"), tmp_path / "huge.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 120,000 px is over twice that
@@ -387,6 +414,7 @@ def test_decompression_bomb_is_an_input_error(tmp_path, monkeypatch):
     assert "too many pixels" in str(info.value)
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(
     "shape", [(28, 28, 3), (28, 28, 1), (1, 28, 28), (784,), (), (0, 28), (28, 0)]
 )
@@ -396,6 +424,7 @@ def test_preprocess_gray_rejects_arrays_that_are_not_2d_images(shape):
     assert str(shape) in str(info.value) or str(shape).replace(" ", "") in str(info.value)
 
 
+@pytest.mark.pi
 def test_preprocess_gray_accepts_other_numeric_dtypes():
     expected = preprocess_gray(gray("seven"))
     for dtype in (np.float64, np.int32, np.uint16):

@@ -73,6 +73,7 @@ def test_any_array_gives_a_model_input_or_an_input_error(array):
     assert_model_input_or_no_digit(out)
 
 
+@pytest.mark.pi
 @settings(max_examples=60, deadline=None)
 @given(
     st.integers(1, 4),
@@ -198,6 +199,7 @@ def _check_model(content: bytes) -> None:
     np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=0.06)
 
 
+@pytest.mark.pi
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2048), st.booleans())
 def test_any_bytes_as_a_model_give_a_model_error(content, magic):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from edge_digits.runtime.cli import app
 from typer.testing import CliRunner
 
@@ -24,6 +25,7 @@ def test_readme_python_example_runs():
     assert second == "(4, 10)"
 
 
+@pytest.mark.pi
 def test_example_images_read_as_their_names_say():
     result = CliRunner().invoke(app, ["classify", "--json", str(ROOT / "examples")])
     assert result.exit_code == 0
