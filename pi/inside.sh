@@ -3,6 +3,7 @@
 # user pi, in /home/pi with the repository copied to ~/edge-digits). One step per call:
 #   install-lite     Raspberry Pi OS Lite, no camera: a plain venv and `pip install .`
 #   install-recipe   the README's Pi recipe, beside the system's numpy and its extensions
+#   old-recipe       the recipe without its constraints breaks Picamera2; the error's fix mends it
 #   test VENV NAME   the `pi` tests, then classify examples/ and the MNIST PNGs to ~/data/NAME.jsonl
 #   hide-libraries VENV   each native package with one of its libraries hidden: one line, exit 5
 #   gui-opencv VENV  OpenCV's desktop build (opencv-python) on a system without X11: one line, exit 5
@@ -39,7 +40,30 @@ import numpy, pywt, cv2, ai_edge_litert.interpreter
 assert numpy.__file__.startswith("/usr/lib/python3/dist-packages/"), numpy.__file__
 pywt.dwt([1.0, 2.0, 3.0, 4.0], "haar")
 ' || fail "the system's numpy extension (pywt) no longer imports in the recipe's venv"
+    expect_camera ~/digits 7 "no camera is attached"
     ~/digits/bin/pip install --quiet pytest hypothesis
+}
+
+expect_camera() {  # VENV CODE WORD: `camera --source picamera` gives exit CODE, naming WORD
+    local venv=$1 expected=$2 word=$3 code=0
+    "$venv/bin/edge-digits" camera --source picamera > /dev/null 2> data/camera.txt || code=$?
+    if [ "$code" != "$expected" ] || ! grep -q "$word" data/camera.txt; then
+        cat data/camera.txt
+        fail "camera --source picamera in $venv: expected exit $expected naming $word, got $code"
+    fi
+    say "$(tail -1 data/camera.txt)"
+}
+
+old_recipe() {
+    # The recipe as it was: no constraints. pip puts numpy 2 in front of the system's numpy,
+    # and the system's Picamera2 (here its stand-in, importing pywt) no longer loads.
+    python3 -m venv --system-site-packages ~/digits-old
+    ~/digits-old/bin/pip install --quiet ./edge-digits
+    expect_camera ~/digits-old 5 "keep the system's numpy"
+    # The fix the error names, as a user would type it.
+    ~/digits-old/bin/pip uninstall --quiet -y numpy opencv-python-headless
+    ~/digits-old/bin/pip install --quiet -c edge-digits/pi/constraints-bookworm.txt ./edge-digits
+    expect_camera ~/digits-old 7 "no camera is attached"
 }
 
 run_tests() {
@@ -78,7 +102,7 @@ hide_libraries() {
         [numpy]="$(ls "$site"/numpy.libs/*.so* | head -1)"
         [OpenCV]="$(ls "$site"/opencv_python_headless.libs/*.so* | head -1)"
         [Pillow]="$(ls "$site"/pillow.libs/*.so* | head -1)"
-        [LiteRT]="$(ls "$site"/ai_edge_litert/*.so | head -1)"
+        [LiteRT]="$site/ai_edge_litert/libpywrap_litert_common.so"
     )
     for word in numpy OpenCV Pillow LiteRT; do
         local library=${libraries[$word]}
@@ -107,6 +131,7 @@ shift
 case $step in
     install-lite) install_lite ;;
     install-recipe) install_recipe ;;
+    old-recipe) old_recipe ;;
     test) run_tests "$@" ;;
     hide-libraries) hide_libraries "$@" ;;
     gui-opencv) gui_opencv "$@" ;;

@@ -23,6 +23,7 @@
 # - The chroot starts with a clean environment and this machine's CA certificates, or pip
 #   cannot reach the package registry through this network.
 set -euo pipefail
+{ # read whole before it runs, so that editing this file during a run cannot break the run
 cd "$(dirname "$0")/.."
 REPO=$PWD
 CACHE=${PI_TEST_CACHE:-$REPO/.pi-test}
@@ -108,6 +109,8 @@ for index in range(count):
     Image.fromarray(mnist.x_test[index]).save(folder / name)
 EOF
 cp pi/inside.sh "$HOME_PI/inside.sh"
+# The system's Picamera2, as Raspberry Pi OS has it from apt (here a stand-in: see its docstring).
+install -D -m 644 pi/picamera2_stand_in.py "$ROOT/usr/local/lib/python3.11/dist-packages/picamera2/__init__.py"
 chown -R 1000:1000 "$HOME_PI"
 # The reference: this machine's answers, from the same folder, by the same command.
 (cd "$HOME_PI/edge-digits" && "$VENV_BIN/edge-digits" classify --json --top-k 3 examples ../data/mnist) \
@@ -135,43 +138,74 @@ inside() {  # PI STEP ARGS...: one step of pi/inside.sh as the user pi, on a Pi 
     ' inside "$ROOT" "$REPO/pi/cpuinfo/$pi" "$cpu" "$@"
 }
 
-FAILED=0
-compare() {  # NAME: the emulated answers against this machine's, in $COMPARISON
+compare() {  # NAME: the emulated answers against this machine's
     local name=$1 differ
     if cmp -s "$CACHE/x86.jsonl" "$HOME_PI/data/$name.jsonl"; then
-        COMPARISON="$REFERENCE_COUNT/$REFERENCE_COUNT answers identical to x86"
+        echo "$REFERENCE_COUNT/$REFERENCE_COUNT answers identical to x86"
     else
         differ=$(diff "$CACHE/x86.jsonl" "$HOME_PI/data/$name.jsonl" | grep -c '^>' || true)
-        COMPARISON="$differ of $REFERENCE_COUNT answers DIFFER from x86 (diff $CACHE/x86.jsonl $HOME_PI/data/$name.jsonl)"
-        FAILED=1
+        echo "$differ of $REFERENCE_COUNT answers DIFFER from x86 (diff $CACHE/x86.jsonl $HOME_PI/data/$name.jsonl)"
+        return 1
     fi
 }
-environment() {  # PI VENV NAME WHAT: the pi tests and the answers, one summary line
-    local pi=$1 venv=$2 name=$3 what=$4 began=$SECONDS passed
-    if inside "$pi" test "$venv" "$name"; then
-        passed=$(tail -1 "$HOME_PI/data/$name.pytest.log" | sed 's/^=* *//; s/ *=*$//')
-        compare "$name"
-        say "$name: $what; $(cat "$HOME_PI/data/$name.versions"): $passed; $COMPARISON ($((SECONDS - began)) s)"
-    else
+environment() {  # PI VENV NAME WHAT: the pi tests and the answers; one summary line
+    local pi=$1 venv=$2 name=$3 what=$4 began=$SECONDS passed comparison
+    if ! inside "$pi" test "$venv" "$name" > "$CACHE/$name.log" 2>&1; then
+        cat "$CACHE/$name.log"
         say "$name: $what: FAILED (log: $HOME_PI/data/$name.pytest.log)"
-        FAILED=1
+        return 1
+    fi
+    passed=$(tail -1 "$HOME_PI/data/$name.pytest.log" | sed 's/^=* *//; s/ *=*$//')
+    comparison=$(compare "$name") || { say "$name: $what: $comparison"; return 1; }
+    say "$name: $what; $(cat "$HOME_PI/data/$name.versions"): $passed; $comparison ($((SECONDS - began)) s)"
+}
+native_failures() {  # hidden libraries and OpenCV's desktop build, in the Lite venv
+    if inside pi4 hide-libraries /home/pi/digits-lite > "$CACHE/hidden.log" 2>&1 \
+        && inside pi4 gui-opencv /home/pi/digits-lite >> "$CACHE/hidden.log" 2>&1; then
+        say "native libraries hidden (numpy, OpenCV, Pillow, LiteRT) and OpenCV's desktop build without X11: one line and exit 5 each:"
+        sed 's/^/pi-test:   /' "$CACHE/hidden.log"
+    else
+        sed 's/^/pi-test:   /' "$CACHE/hidden.log"
+        say "a native library that fails to load: FAILED"
+        return 1
+    fi
+}
+old_recipe() {  # the recipe without its constraints, and the fix its error gives
+    if inside pi4 old-recipe > "$CACHE/old-recipe.log" 2>&1; then
+        say "the recipe without pi/constraints-bookworm.txt breaks the system's Picamera2 (exit 5, one line); the fix that line gives mends it (exit 7: no camera):"
+        sed 's/^/pi-test:   /' "$CACHE/old-recipe.log"
+    else
+        sed 's/^/pi-test:   /' "$CACHE/old-recipe.log"
+        say "the recipe without its constraints, then the fix its error names: FAILED"
+        return 1
     fi
 }
 
+# Two at a time: this machine's two cores (each emulated process uses about one).
 say "root filesystem ready ($((BUILT - START)) s); installing as the README says"
-inside pi4 install-lite || { say "install on Raspberry Pi OS Lite (pip install .): FAILED"; exit 1; }
-inside pi4 install-recipe || { say "install by the README's camera recipe: FAILED"; exit 1; }
-environment pi4 /home/pi/digits-lite pi4-lite "Pi 4 (Cortex-A72), Raspberry Pi OS Lite venv"
-environment pi5 /home/pi/digits-lite pi5-lite "Pi 5 (Cortex-A76), Raspberry Pi OS Lite venv"
-environment pi4 /home/pi/digits pi4-recipe "Pi 4 (Cortex-A72), README recipe beside the system's numpy, pywt imports"
-if inside pi4 hide-libraries /home/pi/digits-lite > "$CACHE/hidden.log" 2>&1 \
-    && inside pi4 gui-opencv /home/pi/digits-lite >> "$CACHE/hidden.log" 2>&1; then
-    say "native libraries hidden (numpy, OpenCV, Pillow, LiteRT) and OpenCV's desktop build without X11: one line and exit 5 each"
-    sed 's/^/pi-test:   /' "$CACHE/hidden.log"
-else
-    sed 's/^/pi-test:   /' "$CACHE/hidden.log"
-    say "a native library that fails to load: FAILED"
-    FAILED=1
-fi
+inside pi4 install-lite > "$CACHE/install-lite.log" 2>&1 &
+LITE=$!
+inside pi4 install-recipe > "$CACHE/install-recipe.log" 2>&1 &
+RECIPE_INSTALL=$!
+wait $LITE || { cat "$CACHE/install-lite.log"; say "install on Raspberry Pi OS Lite (pip install .): FAILED"; exit 1; }
+wait $RECIPE_INSTALL || { cat "$CACHE/install-recipe.log"; say "install by the README's camera recipe: FAILED"; exit 1; }
+say "installed in $((SECONDS - BUILT)) s: Lite venv (pip install .), camera recipe venv beside the system's numpy (pywt and the system's Picamera2 still import)"
+
+FAILED=0
+environment pi4 /home/pi/digits-lite pi4-lite "Pi 4 (Cortex-A72), Lite venv" > "$CACHE/pi4-lite.summary" &
+FIRST=$!
+environment pi5 /home/pi/digits-lite pi5-lite "Pi 5 (Cortex-A76), Lite venv" > "$CACHE/pi5-lite.summary" &
+SECOND=$!
+wait $FIRST || FAILED=1
+cat "$CACHE/pi4-lite.summary"
+environment pi4 /home/pi/digits pi4-recipe "Pi 4 (Cortex-A72), camera recipe venv" > "$CACHE/pi4-recipe.summary" &
+FIRST=$!
+wait $SECOND || FAILED=1
+cat "$CACHE/pi5-lite.summary"
+native_failures || FAILED=1
+old_recipe || FAILED=1
+wait $FIRST || FAILED=1
+cat "$CACHE/pi4-recipe.summary"
 say "done in $((SECONDS - START)) s (emulated: these times say nothing of a Pi's speed)"
 exit $FAILED
+}

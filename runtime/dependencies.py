@@ -30,11 +30,22 @@ GUI_OPENCV_HINT = (
     "(and a desktop: Raspberry Pi OS with desktop has its X11 libraries)"
 )
 HEADLESS_OPENCV_HINT = "pip uninstall -y opencv-python && pip install opencv-python-headless"
+# The README's Pi recipe: keep the system's numpy 1.x in a --system-site-packages venv.
+KEEP_SYSTEM_NUMPY_HINT = (
+    "pip uninstall -y numpy opencv-python-headless, then "
+    "pip install -c edge-digits/pi/constraints-bookworm.txt ./edge-digits "
+    "(README: On a Raspberry Pi)"
+)
 
 # The line that says why, inside the long messages some packages wrap it in (numpy prints
 # a page of advice ending in "Original error was: ...").
 _SHARED_OBJECT = re.compile(r"[\w.+-]+\.so[\w.]*: cannot open shared object file")
 _ORIGINAL = re.compile(r"Original error was: (.+)")
+# How an extension built for numpy 1.x fails under numpy 2 (and the other way round).
+_NUMPY_ABI = re.compile(
+    r"numpy\.dtype size changed|compiled using NumPy 1\.x cannot be run|_ARRAY_API not found"
+    r"|numpy\.core\.multiarray failed to import|module compiled against ABI version"
+)
 
 
 def failed_package(error: ImportError) -> str | None:
@@ -94,3 +105,19 @@ def import_failure(error: ImportError) -> MissingDependencyError | None:
         f"{what} is installed but cannot be loaded ({reason}); reinstall it in this "
         f"environment: pip install --force-reinstall {distribution}"
     )
+
+
+def system_module_failure(what: str, error: Exception, hint: str) -> MissingDependencyError:
+    """The one-line error for a module of the system's (Picamera2, from apt) that does not load
+    in this venv. The usual cause on Raspberry Pi OS: a numpy 2 in the venv, in front of the
+    system's numpy 1.x that the module's compiled parts (simplejpeg) were built against."""
+    reason = _reason(error) if isinstance(error, ImportError) else one_line(error, 160)
+    if _NUMPY_ABI.search(str(error)):
+        import numpy  # loaded already: the failing module imported it
+
+        return MissingDependencyError(
+            f"{what} cannot be loaded ({reason}): it was built for the system's numpy 1.x, and "
+            f"this venv has numpy {numpy.__version__}; keep the system's numpy: "
+            f"{KEEP_SYSTEM_NUMPY_HINT}"
+        )
+    return MissingDependencyError(f"{what} cannot be loaded ({reason}); {hint}")

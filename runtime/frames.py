@@ -28,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .dependencies import system_module_failure
 from .errors import CameraError, EdgeDigitsWarning, InputError, MissingDependencyError, one_line
 from .native import capture_stderr
 from .preprocess import load_gray
@@ -214,10 +215,14 @@ class PicameraSource(FrameSource):
     def __init__(self, *, width: int, height: int, timeout: float = FRAME_TIMEOUT) -> None:
         try:
             from picamera2 import Picamera2  # type: ignore[import-not-found]
-        except ImportError:
+        except ModuleNotFoundError as error:
+            if error.name != "picamera2":
+                raise system_module_failure("Picamera2", error, PICAMERA_HINT) from None
             raise MissingDependencyError(
-                f"--source picamera needs Picamera2, which cannot be imported; {PICAMERA_HINT}"
+                f"--source picamera needs Picamera2, which is not installed; {PICAMERA_HINT}"
             ) from None
+        except (ImportError, ValueError) as error:  # ValueError: "numpy.dtype size changed"
+            raise system_module_failure("Picamera2", error, PICAMERA_HINT) from None
         self.timeout = timeout
         self._reader: _NewestFrame | None = None
         self._camera: Any = None

@@ -588,9 +588,33 @@ def test_missing_picamera2_exits_5_with_the_apt_hint(invoke, monkeypatch):
     result = invoke("--source", "picamera")
     assert result.exit_code == 5
     assert result.errors == [
-        f"error: --source picamera needs Picamera2, which cannot be imported; {PICAMERA_HINT}"
+        f"error: --source picamera needs Picamera2, which is not installed; {PICAMERA_HINT}"
     ]
     assert "sudo apt install python3-picamera2" in PICAMERA_HINT
+
+
+@pytest.mark.pi
+def test_picamera2_built_for_the_system_numpy_under_numpy_2_says_how_to_keep_it(
+    invoke, monkeypatch, tmp_path
+):
+    # Picamera2's simplejpeg, built for Raspberry Pi OS's numpy 1.24, in a venv with numpy 2.
+    package = tmp_path / "system" / "picamera2"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "raise ValueError('numpy.dtype size changed, may indicate binary incompatibility. "
+        "Expected 96 from C header, got 88 from PyObject')\n"
+    )
+    monkeypatch.syspath_prepend(str(package.parent))
+    monkeypatch.delitem(sys.modules, "picamera2", raising=False)
+    result = invoke("--source", "picamera")
+    assert result.exit_code == 5
+    assert result.errors == [
+        "error: Picamera2 cannot be loaded (numpy.dtype size changed, may indicate binary "
+        "incompatibility. Expected 96 from C header, got 88 from PyObject): it was built for "
+        f"the system's numpy 1.x, and this venv has numpy {np.__version__}; keep the system's "
+        "numpy: pip uninstall -y numpy opencv-python-headless, then pip install -c "
+        "edge-digits/pi/constraints-bookworm.txt ./edge-digits (README: On a Raspberry Pi)"
+    ]
 
 
 # -- fake cameras: OpenCV --------------------------------------------------------------------
