@@ -20,7 +20,8 @@ def wheel(tmp_path_factory) -> Path:
     # leaks into the wheel under test, and the tree is left as it was.
     folder = tmp_path_factory.mktemp("wheel")
     source = folder / "source"
-    ignore = (".venv*", ".git", "build", "*.egg-info", "runs", "__pycache__", ".*cache")
+    # .pi-test holds an arm64 root filesystem, device nodes and all: never copy it.
+    ignore = (".venv*", ".git", ".pi-test", "build", "*.egg-info", "runs", "__pycache__", ".*cache")
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*ignore))
     command = ["pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(folder), str(source)]
     subprocess.run([sys.executable, "-m", *command], check=True, capture_output=True)
