@@ -38,9 +38,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_models import DEFAULT_KERAS
 from edge_digits.runtime import Classifier
-from edge_digits.runtime.camera import CameraOptions, classify_frames
-from edge_digits.runtime.data import Mnist, load_mnist
-from edge_digits.runtime.files import classify_paths
+from edge_digits.runtime.core.batch import classify_paths
+from edge_digits.runtime.files.mnist import Mnist, load_mnist
+from edge_digits.runtime.live.watch import CameraOptions, classify_frames
 from environment import RESULTS, header, python_command, write_result
 from synthetic import scene
 
@@ -169,7 +169,7 @@ def seeds_folder(
 def camera_frames(mnist: Mnist, count: int) -> tuple[list[Any], list[int]]:
     """640x480 BGR frames of test digits drawn dark, 150 px tall, on a lit page, a few
     pixels off centre (`synthetic.scene`, the frames the camera tests and camera_bench use)."""
-    from edge_digits.runtime.frames import Frame
+    from edge_digits.runtime.live.sources import Frame
 
     rng = np.random.default_rng(0)
     frames = []

@@ -31,9 +31,9 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synthetic
 from edge_digits.runtime import Classifier, ClassifierOptions
-from edge_digits.runtime.data import load_mnist
-from edge_digits.runtime.fileio import sha256_file
-from edge_digits.runtime.preprocess import pil_to_gray, preprocess_file, preprocess_gray
+from edge_digits.runtime.core.preprocess import pil_to_gray, preprocess_file, preprocess_gray
+from edge_digits.runtime.files.atomic import sha256_file
+from edge_digits.runtime.files.mnist import load_mnist
 from environment import ROOT, header, python_command
 
 REAL = ROOT.parent / "shared" / "realdigits"

@@ -22,20 +22,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 from edge_digits.runtime import __version__
-from edge_digits.runtime.backend import make_interpreter, resolve_backend
-from edge_digits.runtime.classifier import Classifier, ClassifierOptions
-from edge_digits.runtime.data import Mnist, load_mnist
+from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions
+from edge_digits.runtime.core.evaluate import agreement, evaluate
+from edge_digits.runtime.core.interpreter import make_interpreter, resolve_backend
+from edge_digits.runtime.core.preprocess import scale_pixels
+from edge_digits.runtime.core.sidecar import PreprocessSettings, Quantization, Sidecar, sidecar_path
 from edge_digits.runtime.errors import ModelError, UsageError
-from edge_digits.runtime.evaluate import agreement, evaluate
-from edge_digits.runtime.fileio import (
+from edge_digits.runtime.files.atomic import (
     atomic_pair,
     ensure_output_dir,
     sha256_bytes,
     sha256_file,
 )
-from edge_digits.runtime.native import capture_stderr
-from edge_digits.runtime.preprocess import scale_pixels
-from edge_digits.runtime.sidecar import PreprocessSettings, Quantization, Sidecar, sidecar_path
+from edge_digits.runtime.files.mnist import Mnist, load_mnist
+from edge_digits.runtime.native.stderr import capture_stderr
 
 PRECISIONS = ("float32", "float16", "int8")
 Echo = Callable[[str], None]

@@ -21,8 +21,8 @@ import atheris
 import numpy as np
 
 with atheris.instrument_imports():
-    from edge_digits.runtime import backend
-    from edge_digits.runtime.classifier import Classifier, ClassifierOptions
+    from edge_digits.runtime.core import interpreter as backend
+    from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions
     from edge_digits.runtime.errors import EdgeDigitsWarning, ModelError
 
 from common import fuzz, model_seeds

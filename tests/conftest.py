@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from edge_digits.runtime.cli import run
-from edge_digits.runtime.data import Mnist, load_mnist
+from edge_digits.runtime.files.mnist import Mnist, load_mnist
 from PIL import Image
 
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None

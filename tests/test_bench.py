@@ -15,8 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_digits.runtime.backend import BACKENDS, available_backends, make_interpreter
-from edge_digits.runtime.bench import (
+from edge_digits.runtime.bench.accuracy import Accuracy, labelled_files
+from edge_digits.runtime.bench.report import (
+    append_markdown,
+    check_appendable,
+    markdown_section,
+    rich_tables,
+    table_rows,
+)
+from edge_digits.runtime.bench.runner import (
     MAX_BATCH_SIZE,
     BenchOptions,
     BenchReport,
@@ -30,17 +37,10 @@ from edge_digits.runtime.bench import (
     run_benchmark,
     worker_timeout,
 )
-from edge_digits.runtime.bench_accuracy import Accuracy, labelled_files
-from edge_digits.runtime.bench_report import (
-    append_markdown,
-    check_appendable,
-    markdown_section,
-    rich_tables,
-    table_rows,
-)
-from edge_digits.runtime.bench_worker import main as worker_main
-from edge_digits.runtime.bench_worker import quantize_input, round_sizes
-from edge_digits.runtime.classifier import MAX_BATCH, Classifier, ClassifierOptions
+from edge_digits.runtime.bench.worker import main as worker_main
+from edge_digits.runtime.bench.worker import quantize_input, round_sizes
+from edge_digits.runtime.core.classifier import MAX_BATCH, Classifier, ClassifierOptions
+from edge_digits.runtime.core.interpreter import BACKENDS, available_backends, make_interpreter
 from edge_digits.runtime.errors import DataError, OutputError, UsageError
 from PIL import Image
 from rich.console import Console
@@ -456,7 +456,7 @@ def test_a_backend_that_is_not_installed_is_skipped_with_a_note(invoke):
 
 @pytest.mark.pi
 def test_a_setting_the_interpreter_cannot_run_is_skipped_with_a_note(monkeypatch):
-    from edge_digits.runtime import bench
+    from edge_digits.runtime.bench import runner as bench
     from edge_digits.runtime.errors import ModelError
 
     canned = report().results[0]
@@ -479,7 +479,7 @@ def test_a_setting_the_interpreter_cannot_run_is_skipped_with_a_note(monkeypatch
 
 
 def test_a_worker_that_hangs_is_killed_and_the_run_ends_with_exit_3(invoke, monkeypatch):
-    from edge_digits.runtime import bench
+    from edge_digits.runtime.bench import runner as bench
 
     started = []
 

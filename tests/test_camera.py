@@ -32,8 +32,19 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from edge_digits.runtime import frames as frames_module
-from edge_digits.runtime.camera import (
+from edge_digits.runtime.live import sources as frames_module
+from edge_digits.runtime.core.classifier import NumberReading
+from edge_digits.runtime.errors import CameraError, UsageError
+from edge_digits.runtime.live.sinks import AMBER, GREEN, JsonLines, annotate, reading_record
+from edge_digits.runtime.live.sources import (
+    PICAMERA_HINT,
+    FolderSource,
+    Frame,
+    OpenCVSource,
+    PicameraSource,
+    open_source,
+)
+from edge_digits.runtime.live.watch import (
     CameraOptions,
     FrameResult,
     Reading,
@@ -42,18 +53,7 @@ from edge_digits.runtime.camera import (
     parse_roi,
     region,
 )
-from edge_digits.runtime.classifier import NumberReading
-from edge_digits.runtime.errors import CameraError, UsageError
-from edge_digits.runtime.frames import (
-    PICAMERA_HINT,
-    FolderSource,
-    Frame,
-    OpenCVSource,
-    PicameraSource,
-    open_source,
-)
-from edge_digits.runtime.serve import BOUNDARY, LiveServer, parse_address
-from edge_digits.runtime.sinks import AMBER, GREEN, JsonLines, annotate, reading_record
+from edge_digits.runtime.live.web import BOUNDARY, LiveServer, parse_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image

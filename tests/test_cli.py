@@ -257,7 +257,7 @@ def test_ctrl_c_during_training_says_how_to_resume(invoke, monkeypatch, tmp_path
 
 @pytest.mark.pi
 def test_a_folder_is_read_recursively_in_path_order(tmp_path):
-    from edge_digits.runtime.sources import expand_paths
+    from edge_digits.runtime.files.paths import expand_paths
 
     for name in (
         "b.png",

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_digits.runtime.classifier import Classifier, ClassifierOptions
-from edge_digits.runtime.fileio import is_temporary, sha256_file
-from edge_digits.runtime.sidecar import Sidecar, sidecar_path
+from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions
+from edge_digits.runtime.core.sidecar import Sidecar, sidecar_path
+from edge_digits.runtime.files.atomic import is_temporary, sha256_file
 from PIL import Image
 
 pytestmark = pytest.mark.train

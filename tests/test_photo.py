@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from edge_digits.runtime.classifier import Classifier, NumberReading
-from edge_digits.runtime.files import classify_paths
-from edge_digits.runtime.preprocess import NoDigit, load_gray, preprocess_file, preprocess_gray
+from edge_digits.runtime.core.batch import classify_paths
+from edge_digits.runtime.core.classifier import Classifier, NumberReading
+from edge_digits.runtime.core.preprocess import NoDigit, load_gray, preprocess_file, preprocess_gray
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays

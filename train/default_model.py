@@ -12,9 +12,9 @@ from pathlib import Path
 
 import edge_digits.runtime as runtime
 from edge_digits.convert.converter import convert
-from edge_digits.runtime.classifier import DEFAULT_MODEL_NAME
-from edge_digits.runtime.fileio import atomic_pair
-from edge_digits.runtime.sidecar import sidecar_path
+from edge_digits.runtime.core.classifier import DEFAULT_MODEL_NAME
+from edge_digits.runtime.core.sidecar import sidecar_path
+from edge_digits.runtime.files.atomic import atomic_pair
 
 from .training import TrainConfig, train
 

@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edge_digits.runtime.core.sidecar import Sidecar
 from edge_digits.runtime.errors import ModelError
-from edge_digits.runtime.fileio import atomic_write_text, folder_lock, is_temporary
-from edge_digits.runtime.sidecar import Sidecar
+from edge_digits.runtime.files.atomic import atomic_write_text, folder_lock, is_temporary
 
 PICTURES = (
     ("curves", "Training curves"),

@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError, EdgeDigitsError, EdgeDigitsWarning, one_line
-from .fileio import atomic_pair, remove_stale_temporaries, sha256_bytes, sha256_file
+from ..errors import DataError, EdgeDigitsError, EdgeDigitsWarning, one_line
+from .atomic import atomic_pair, remove_stale_temporaries, sha256_bytes, sha256_file
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"

@@ -19,16 +19,16 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from .console import Output
-from .errors import (
+from ..errors import (
     EdgeDigitsError,
     EdgeDigitsWarning,
     MissingDependencyError,
     OutputError,
     UsageError,
 )
-from .fileio import ensure_output_dir
-from .native import quiet_tensorflow_startup
+from ..files.atomic import ensure_output_dir
+from ..native.stderr import quiet_tensorflow_startup
+from .console import Output
 
 app = typer.Typer(
     name="edge-digits",
@@ -115,7 +115,7 @@ def _progress(message: str) -> None:
 
 def _version(value: bool) -> None:
     if value:
-        from . import __version__
+        from .. import __version__
 
         out.print(f"edge-digits {__version__}")
         raise typer.Exit()
@@ -161,7 +161,7 @@ MaxPixelsOption = Annotated[
 @app.command()
 def data(path: DataOption = None) -> None:
     """Fetch and verify MNIST; print where it lives and its label counts."""
-    from .data import load_mnist
+    from ..files.mnist import load_mnist
 
     with _user_errors("data"):
         mnist = load_mnist(path, progress=_progress)
@@ -296,8 +296,8 @@ def classify(
     max_pixels: MaxPixelsOption = None,
 ) -> None:
     """Classify images. Exit code 1 if any file could not be read (the rest are still classified)."""
-    from .classifier import Classifier, ClassifierOptions
-    from .files import classify_paths
+    from ..core.batch import classify_paths
+    from ..core.classifier import Classifier, ClassifierOptions
 
     failed = 0
     with _user_errors("classify"):
@@ -385,9 +385,9 @@ def camera(
 
     Ends at the end of a video or folder, on Ctrl-C (exit 130) or SIGTERM (exit 0), with a one-line summary on stderr; exit 7 when the source cannot be opened or stops delivering frames.
     """
-    from .camera import CameraOptions, parse_roi
-    from .classifier import ClassifierOptions
-    from .live import LiveOptions, run_camera
+    from ..core.classifier import ClassifierOptions
+    from ..live.run import LiveOptions, run_camera
+    from ..live.watch import CameraOptions, parse_roi
 
     with _user_errors("camera"):
         reading = CameraOptions(
@@ -413,7 +413,7 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Print a model's inputs, outputs, quantisation and sidecar."""
-    from .info import describe_model
+    from ..core.info import describe_model
 
     with _user_errors("info"):
         description = describe_model(model)
@@ -464,8 +464,8 @@ def bench(
 
     Each setting (backend x XNNPACK x threads) is measured in a fresh process; the README lists the JSON fields.
     """
-    from .bench import bench_options, run_benchmark
-    from .bench_report import append_markdown, check_appendable, markdown_section, rich_tables
+    from ..bench.report import append_markdown, check_appendable, markdown_section, rich_tables
+    from ..bench.runner import bench_options, run_benchmark
 
     with _user_errors("bench"):
         options = bench_options(
@@ -532,7 +532,7 @@ def run(args: list[str] | None = None) -> int:
         err.print("interrupted")
         return EXIT_INTERRUPTED
     except ImportError as error:  # numpy, OpenCV, Pillow or the interpreter will not load
-        from .dependencies import import_failure
+        from ..native.dependencies import import_failure
 
         failure = import_failure(error)
         if failure is None:

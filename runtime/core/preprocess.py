@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import EdgeDigitsWarning, InputError, UsageError, one_line
+from ..errors import EdgeDigitsWarning, InputError, UsageError, one_line
 from .sidecar import PreprocessSettings
 
 # Decompression bombs: an image with more pixels than this is refused before it is decoded

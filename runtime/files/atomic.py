@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import OutputError
+from ..errors import OutputError
 
 # `.model.tmp-4242-k3v9x0_a.keras`: the pid says whether the writer is still alive.
 _TEMPORARY = re.compile(r"\..*\.tmp-(?P<pid>\d+)-[a-z0-9_]{8}(\.[^.]+)?")

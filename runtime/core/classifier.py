@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .backend import make_interpreter
-from .errors import EdgeDigitsWarning, ModelError, UsageError, one_line
-from .fileio import sha256_bytes
+from ..errors import EdgeDigitsWarning, ModelError, UsageError, one_line
+from ..files.atomic import sha256_bytes
+from .interpreter import make_interpreter
 from .preprocess import (
     NoDigit,
     load_gray,
@@ -41,7 +41,7 @@ def default_model_path() -> Path:
     """The int8 `edge` model shipped inside the package."""
     # Beside this module: the package is always installed as files (setuptools package
     # data), and importing importlib.resources would cost ~5 ms of a cold `classify`.
-    return Path(__file__).parent / "models" / DEFAULT_MODEL_NAME
+    return Path(__file__).parents[1] / "models" / DEFAULT_MODEL_NAME
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ sizes; and peak RSS. With `data`, the accuracy too, scored by `evaluate()`, the 
 `convert` scores with, so the figures can be compared with the sidecar's.
 
 Each setting is measured in a fresh child process (`python -m
-edge_digits.runtime.bench_worker`), one at a time. Import and load times are only honest
+edge_digits.runtime.bench.worker`), one at a time. Import and load times are only honest
 in a process that has not imported or loaded anything of the kind before, and a peak RSS
 only ever grows: a process that had measured another setting, or held MNIST, would report
 that peak instead (the worker reads VmHWM, since Linux carries `ru_maxrss` over an exec,
@@ -41,10 +41,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .backend import BACKENDS, INSTALL_HINT, available_backends, resolve_backend
-from .bench_accuracy import Accuracy, load_scorer, score_all
-from .classifier import MAX_BATCH
-from .errors import (
+from ..core.classifier import MAX_BATCH
+from ..core.interpreter import BACKENDS, INSTALL_HINT, available_backends, resolve_backend
+from ..errors import (
     DataError,
     EdgeDigitsError,
     InputError,
@@ -53,6 +52,7 @@ from .errors import (
     OutputError,
     UsageError,
 )
+from .accuracy import Accuracy, load_scorer, score_all
 
 SCHEMA_VERSION = 1
 DEFAULT_RUNS = 1000
@@ -67,7 +67,7 @@ MAX_THREADS = 64
 WORKER_START_S = 120.0
 WORKER_S_PER_IMAGE = 0.1
 XNNPACK_CHOICES = {"on": True, "off": False}
-WORKER_MODULE = "edge_digits.runtime.bench_worker"
+WORKER_MODULE = "edge_digits.runtime.bench.worker"
 
 Progress = Callable[[str, float, float], None]  # (what is being measured, done, total)
 T = TypeVar("T")
@@ -304,7 +304,7 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Be
     for an unknown backend, MissingDependencyError when none of those asked for is
     installed, DataError for data that cannot be loaded. A setting whose interpreter cannot
     run the model (an op only the other backend has) is skipped with a note."""
-    from .bench_report import machine_info, now  # platform and git: only when benchmarking
+    from .report import machine_info, now  # platform and git: only when benchmarking
 
     backends, notes = _select_backends(options.backends)
     models = [_check_model(model, backends[0]) for model in options.models]
@@ -403,7 +403,7 @@ def _xnnpack_choices(
 
 def _check_model(model: Path | None, backend: str) -> _Model:
     """Load the model once here, so that a missing or bad one fails before any measuring."""
-    from .classifier import Classifier, ClassifierOptions
+    from ..core.classifier import Classifier, ClassifierOptions
 
     classifier = Classifier(ClassifierOptions(model=model, backend=backend))
     dtype = np.dtype(classifier.input_details["dtype"]).name

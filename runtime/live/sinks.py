@@ -16,9 +16,9 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
-from .camera import FrameResult, Reading
-from .dependencies import GUI_OPENCV_HINT
-from .errors import UsageError, one_line
+from ..errors import UsageError, one_line
+from ..native.dependencies import GUI_OPENCV_HINT
+from .watch import FrameResult, Reading
 
 GREEN, AMBER, WHITE, BLACK = (80, 200, 80), (0, 190, 255), (255, 255, 255), (0, 0, 0)
 WINDOW = "edge-digits camera"

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError, one_line
-from .fileio import atomic_write_text
+from ..errors import ModelError, one_line
+from ..files.atomic import atomic_write_text
 
 SCHEMA_VERSION = 1
 MNIST_LABELS: tuple[str, ...] = tuple(str(digit) for digit in range(10))

@@ -19,11 +19,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .camera import CameraOptions, Sink, Summary, watch
-from .classifier import Classifier, ClassifierOptions
-from .errors import CameraError, EdgeDigitsWarning, UsageError, one_line
-from .frames import FRAME_TIMEOUT, open_source
+from ..core.classifier import Classifier, ClassifierOptions
+from ..errors import CameraError, EdgeDigitsWarning, UsageError, one_line
 from .sinks import JsonLines, Window
+from .sources import FRAME_TIMEOUT, open_source
+from .watch import CameraOptions, Sink, Summary, watch
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def run_camera(
     window: Window | None = None
     try:
         if options.serve is not None:
-            from .serve import LiveServer, parse_address
+            from .web import LiveServer, parse_address
 
             host, port = parse_address(options.serve)  # a wrong address fails before the camera
         with _stop_on_sigterm(), open_source(

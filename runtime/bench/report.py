@@ -19,14 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .backend import backend_version, installed_version
-from .errors import OutputError
-from .fileio import ensure_output_dir
+from ..core.interpreter import backend_version, installed_version
+from ..errors import OutputError
+from ..files.atomic import ensure_output_dir
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from .bench import BenchReport, SettingResult
+    from .runner import BenchReport, SettingResult
 
 IDENTITY = 5  # the first columns of `table_rows` say which setting a row is
 
@@ -67,7 +67,7 @@ def git_commit(folder: Path | None = None) -> str | None:
     """The commit of the git work tree that holds `folder` (default: edge-digits' runtime
     source), `+dirty` with uncommitted changes to tracked files under `folder`; None where
     `folder` holds no tracked file (an installed package) or git is missing."""
-    here = folder or Path(__file__).resolve().parent
+    here = folder or Path(__file__).resolve().parents[1]
 
     def git(*args: str) -> str | None:
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from importlib import metadata
 
-from .errors import MissingDependencyError, one_line
+from ..errors import MissingDependencyError, one_line
 
 # Top-level module -> (what a user calls it, the pip distribution that installs it).
 NATIVE_PACKAGES: dict[str, tuple[str, str]] = {

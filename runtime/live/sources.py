@@ -28,11 +28,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .dependencies import system_module_failure
-from .errors import CameraError, EdgeDigitsWarning, InputError, MissingDependencyError, one_line
-from .native import capture_stderr
-from .preprocess import load_gray
-from .sources import IMAGE_SUFFIXES, Unmatched, expand_paths
+from ..core.preprocess import load_gray
+from ..errors import CameraError, EdgeDigitsWarning, InputError, MissingDependencyError, one_line
+from ..files.paths import IMAGE_SUFFIXES, Unmatched, expand_paths
+from ..native.dependencies import system_module_failure
+from ..native.stderr import capture_stderr
 
 FRAME_TIMEOUT = 5.0  # seconds a live source may go without a frame before it counts as gone
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
+from ..files.paths import Unmatched, expand_paths
 from .classifier import MAX_BATCH, Classifier, NumberReading, Prediction
-from .errors import InputError
 from .preprocess import NoDigit, load_gray, preprocess_gray
-from .sources import Unmatched, expand_paths
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .classifier import Classifier, NumberReading
-from .errors import UsageError
-from .frames import Frame
+from ..core.classifier import Classifier, NumberReading
+from ..errors import UsageError
+from .sources import Frame
 
 ROI_FRACTION = 0.6  # the default region: a centred square this fraction of the shorter side
 FPS_WINDOW = 30  # frames over which the reported frame rate is averaged

@@ -22,9 +22,9 @@ from typing import Any
 
 import cv2
 
-from .camera import FrameResult, Reading
-from .errors import UsageError
+from ..errors import UsageError
 from .sinks import annotate, reading_record
+from .watch import FrameResult, Reading
 
 STREAM_FPS = 15.0
 JPEG_QUALITY = 80

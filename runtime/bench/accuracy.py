@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import DataError, EdgeDigitsWarning, InputError
+from ..errors import DataError, EdgeDigitsWarning, InputError
 
 if TYPE_CHECKING:
-    from .classifier import Classifier
+    from ..core.classifier import Classifier
 
 Scorer = Callable[["Classifier"], "Accuracy"]
 
@@ -38,7 +38,7 @@ def score_all(
 ) -> dict[tuple[str, str, bool], Accuracy]:
     """Accuracy per (model, backend, XNNPACK), keyed by (str(model), backend, xnnpack).
     Threads do not change a model's answers, so they are not part of the key."""
-    from .classifier import Classifier, ClassifierOptions
+    from ..core.classifier import Classifier, ClassifierOptions
 
     scores = {}
     for index, (model, backend, xnnpack) in enumerate(combinations):
@@ -53,10 +53,10 @@ def score_all(
 def load_scorer(data: str, data_path: Path | None = None) -> Scorer:
     """Load the data now (a wrong path fails before any measuring); return a function that
     scores a Classifier on it: "mnist" (the 10,000 test images) or a labelled folder."""
-    from .evaluate import evaluate
+    from ..core.evaluate import evaluate
 
     if data == "mnist":
-        from .data import load_mnist
+        from ..files.mnist import load_mnist
 
         mnist = load_mnist(data_path)
 
@@ -74,7 +74,7 @@ def labelled_files(folder: Path) -> list[tuple[Path, int]]:
     """The image files under `folder` and their labels: a name containing `label<d>`
     (`mnist_test_0000_label7.png`), else a parent folder named `0`-`9` (`7/photo.jpg`).
     DataError when there are none."""
-    from .sources import expand_paths
+    from ..files.paths import expand_paths
 
     found = []
     for path in expand_paths([folder]):
@@ -103,8 +103,8 @@ def _label_of(path: Path, root: Path) -> int | None:
 def score_folder(classifier: Classifier, files: Sequence[tuple[Path, int]], name: str) -> Accuracy:
     """Preprocess each file as `classify` does and score the digits found with `evaluate`;
     a file without a digit or that cannot be read counts as wrong."""
-    from .evaluate import evaluate
-    from .preprocess import NoDigit, load_gray, preprocess_gray
+    from ..core.evaluate import evaluate
+    from ..core.preprocess import NoDigit, load_gray, preprocess_gray
 
     inputs: list[np.ndarray] = []
     labels: list[int] = []

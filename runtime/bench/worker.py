@@ -1,6 +1,6 @@
 """One `edge-digits bench` setting, measured in this fresh process (bench.py says why).
 
-    python -m edge_digits.runtime.bench_worker '{"model": "m.tflite", "backend": "litert",
+    python -m edge_digits.runtime.bench.worker '{"model": "m.tflite", "backend": "litert",
         "precision": "int8", "xnnpack": true, "threads": 1, "runs": 1000, "warmup": 100,
         "batch_sizes": [1, 8, 64]}'
 
@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from .backend import backend_version, make_interpreter, resolve_backend
-from .bench import LatencyStats, latency_stats
-from .classifier import Classifier, ClassifierOptions
-from .errors import EdgeDigitsError, EdgeDigitsWarning
+from ..core.classifier import Classifier, ClassifierOptions
+from ..core.interpreter import backend_version, make_interpreter, resolve_backend
+from ..errors import EdgeDigitsError, EdgeDigitsWarning
+from .runner import LatencyStats, latency_stats
 
 ROUNDS = 10  # Classifier and interpreter alternate round by round: both see the same drift
 

@@ -12,10 +12,10 @@ import importlib
 import os
 from typing import Any
 
-from .dependencies import import_failure
-from .errors import MissingDependencyError, ModelError, UsageError, one_line
+from ..errors import MissingDependencyError, ModelError, UsageError, one_line
+from ..native.dependencies import import_failure
+from ..native.stderr import quiet_native_info
 from .flatbuffer import check_tflite
-from .native import quiet_native_info
 
 BACKENDS: dict[str, str] = {
     "litert": "ai_edge_litert.interpreter",

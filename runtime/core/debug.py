@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..files.atomic import atomic_path
 from .classifier import NumberReading
-from .fileio import atomic_path
 from .photo import analyse, choose_digit, crop_blobs, reduce
 from .preprocess import is_mnist_like, model_input
 from .sidecar import PreprocessSettings
