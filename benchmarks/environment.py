@@ -1,7 +1,7 @@
 """What every result file records: the machine, the package versions, the git commit, and
 timing helpers shared by the suite (percentiles, interleaved rounds).
 
-The machine, versions and commit come from `edge_digits.runtime.bench.report` and the
+The machine, versions and commit come from `edge_digits.runtime.bench.machine` and the
 percentiles from `edge_digits.runtime.bench.runner.latency_stats`: the suite and `edge-digits
 bench` describe a machine, and define a p50, the same way. (The runtime never imports
 from here.)
@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from edge_digits.runtime.bench.report import git_commit as source_commit
-from edge_digits.runtime.bench.report import host, now
+from edge_digits.runtime.bench.machine import git_commit as source_commit
+from edge_digits.runtime.bench.machine import host, now
 from edge_digits.runtime.bench.runner import latency_stats
 from edge_digits.runtime.core.interpreter import installed_version
 

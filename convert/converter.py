@@ -5,6 +5,10 @@ For every precision asked for, `convert` writes ``<stem>_<precision>.tflite`` an
 the 10k MNIST test images with the same `evaluate` that scores the Keras model. The
 accuracies and the top-1 agreement with Keras go into the sidecar; then the pair is published
 under its final names together (`atomic_pair`), so a model never sits beside another's sidecar.
+
+convert never imports train (docs/ARCHITECTURE.md): a run folder's `report.html` shows the
+sidecars written here once the caller asks train for it (`train.report.refresh_report`, as
+the CLI's `convert` command and `make default-model` do).
 """
 
 from __future__ import annotations
@@ -197,10 +201,6 @@ def convert(
             sidecar_tmp.write_text(replace(sidecar, accuracy=accuracy).to_json(), encoding="utf-8")
         rows.append(Converted(precision, target, len(content), score.accuracy, agree))
         echo(f"{precision}: {score.accuracy:.2%}, agreement with Keras {agree:.2%}")
-    if (Path(out) / "run.json").exists():  # a run folder: show the conversion in its report
-        from edge_digits.train.report import write_report
-
-        write_report(Path(out))
     return ConversionReport(keras=keras_row, models=rows, test_images=reference.count)
 
 

@@ -127,4 +127,7 @@ def tiny_run(mnist: Mnist, tmp_path_factory: pytest.TempPathFactory) -> dict[str
         result.model_path, ["float32", "float16", "int8"], out=out, calibration=100, mnist=mnist,
         echo=lambda line: None,
     )  # fmt: skip
+    from edge_digits.train.report import refresh_report  # as the CLI's convert does
+
+    refresh_report(out)
     return {"out": out, "train": result, "report": report}

@@ -47,7 +47,7 @@ from rich.console import Console
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-QUICK = ["--runs", "12", "--warmup", "2", "--batch", "1,3", "--xnnpack", "on"]
+QUICK = ["--runs", "12", "--warmup", "2", "--batch", "1", "--batch", "3", "--xnnpack", "on"]
 
 # Every field `bench --json` prints, as documented in the README.
 TOP_FIELDS = {"schema", "when", "machine", "settings", "notes", "results"}
@@ -380,7 +380,7 @@ def test_every_json_field_is_documented_in_the_readmes_bench_paragraph():
 def test_bench_table_accuracy_on_a_folder_and_markdown_out(invoke, tmp_path):
     out = tmp_path / "bench.md"
     out.write_text("# earlier results\n")
-    result = invoke("bench", *QUICK, "--data", str(EXAMPLES), "--out", str(out))
+    result = invoke("bench", *QUICK, "--accuracy", str(EXAMPLES), "--out", str(tmp_path))
     assert result.exit_code == 0, result.stderr
     assert "p50 (us)" in result.stdout and "accuracy" in result.stdout
     assert "100.00%" in result.stdout  # the example digits are all read right
@@ -393,26 +393,27 @@ def test_bench_table_accuracy_on_a_folder_and_markdown_out(invoke, tmp_path):
 @pytest.mark.pi
 def test_bench_has_help(invoke):
     result = invoke("bench", "--help")
-    text = " ".join(result.stdout.split())
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.stdout).split())  # no box, no wrapping
     assert result.exit_code == 0 and "Usage: edge-digits bench" in text
     assert f"(at most {MAX_BATCH})" in text  # the help's limit is the Classifier's
+    assert f"1<=x<={MAX_BATCH}" in text  # and so is --batch's range
 
 
 @pytest.mark.pi
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["missing.tflite"], 3, "missing.tflite: no such model file"),
-        (["--batch", "1,x"], 2, "--batch '1,x': expected whole numbers"),
-        (["--batch", "1,1024"], 2, "--batch '1,1024': expected whole numbers from 1 to 256"),
-        (["--threads", "2,0"], 2, "--threads '2,0': expected whole numbers"),
+        (["--model", "missing.tflite"], 3, "missing.tflite: no such model file"),
+        (["--batch", "x"], 2, "Invalid value for '--batch': 'x' is not a valid int"),
+        (["--batch", "1024"], 2, "Invalid value for '--batch': 1024 is not in the range 1<=x<=256"),
+        (["--threads", "0"], 2, "Invalid value for '--threads': 0 is not in the range 1<=x<=64"),
         (
             ["--backend", "tensorflow"],
             2,
-            "unknown value 'tensorflow'; allowed: litert, tflite-runtime",
+            "Invalid value for '--backend': 'tensorflow' is not one of 'litert', 'tflite-runtime'",
         ),
-        (["--xnnpack", "yes"], 2, "unknown value 'yes'; allowed: on, off"),
-        (["--data", "nowhere"], 2, "expected 'mnist' or a folder"),
+        (["--xnnpack", "yes"], 2, "Invalid value for '--xnnpack': 'yes' is not one of 'on', 'off'"),
+        (["--accuracy", "nowhere"], 2, "--accuracy 'nowhere': expected 'mnist' or a folder"),
     ],
 )
 def test_bad_input_is_one_line_and_a_documented_exit_code(invoke, args, code, message):
@@ -426,17 +427,21 @@ def test_bad_input_is_one_line_and_a_documented_exit_code(invoke, args, code, me
 def test_a_file_that_is_not_a_model_exits_3(invoke, tmp_path):
     bad = tmp_path / "model.tflite"
     bad.write_bytes(b"not a model at all" * 10)
-    result = invoke("bench", *QUICK, str(bad))
+    result = invoke("bench", *QUICK, "--model", str(bad))
     assert result.exit_code == 3 and "not a TFLite model" in result.stderr
 
 
 @pytest.mark.pi
 def test_data_errors_exit_4_and_output_errors_exit_6(invoke, tmp_path):
-    result = invoke("bench", *QUICK, "--data", str(tmp_path))
+    result = invoke("bench", *QUICK, "--accuracy", str(tmp_path))
     assert result.exit_code == 4 and "no labelled images" in result.stderr
-    result = invoke("bench", *QUICK, "--data", "mnist", "--data-path", str(tmp_path / "no.npz"))
+    result = invoke("bench", *QUICK, "--accuracy", "mnist", "--data", str(tmp_path / "no.npz"))
     assert result.exit_code == 4
-    result = invoke("bench", *QUICK, "--out", str(tmp_path))
+    (tmp_path / "file").write_text("not a folder")
+    result = invoke("bench", *QUICK, "--out", str(tmp_path / "file"))
+    assert result.exit_code == 6 and "not a folder" in result.stderr
+    (tmp_path / "out" / "bench.md").mkdir(parents=True)
+    result = invoke("bench", *QUICK, "--out", str(tmp_path / "out"))
     assert result.exit_code == 6 and "is a folder" in result.stderr
 
 
@@ -447,8 +452,8 @@ def test_a_backend_that_is_not_installed_is_skipped_with_a_note(invoke):
         pytest.skip("every backend is installed here")
     result = invoke("bench", *QUICK, "--backend", missing[0])
     assert result.exit_code == 5 and "not installed" in result.stderr
-    both = ",".join(BACKENDS)
-    result = invoke("bench", *QUICK, "--json", "--backend", both)
+    both = [word for name in BACKENDS for word in ("--backend", name)]
+    result = invoke("bench", *QUICK, "--json", *both)
     assert result.exit_code == 0
     assert f"{missing[0]}: not installed here; skipped" in json.loads(result.stdout)["notes"]
     assert f"note: {missing[0]}: not installed here; skipped" in result.stderr
@@ -490,7 +495,7 @@ def test_a_worker_that_hangs_is_killed_and_the_run_ends_with_exit_3(invoke, monk
     monkeypatch.setattr(bench, "worker_timeout", lambda options: 1.0)
     monkeypatch.setattr(bench, "_worker_command", hanging)
     start = time.monotonic()
-    result = invoke("bench", *QUICK, "--threads", "1,2")
+    result = invoke("bench", *QUICK, "--threads", "1", "--threads", "2")
     assert time.monotonic() - start < 60
     assert result.exit_code == 3 and len(result.errors) == 1
     assert result.stderr.startswith("error: ") and "no result within 1 s" in result.stderr

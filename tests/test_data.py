@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_digits.runtime.files import mnist as data
 from edge_digits.runtime.errors import DataError, EdgeDigitsWarning
+from edge_digits.runtime.files import mnist as data
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 IDX_NAMES = {

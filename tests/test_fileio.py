@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from edge_digits.runtime.files import atomic as fileio
 from edge_digits.runtime.errors import OutputError
+from edge_digits.runtime.files import atomic as fileio
 from edge_digits.runtime.files.atomic import (
     atomic_pair,
     atomic_path,

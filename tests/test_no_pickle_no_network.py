@@ -1,5 +1,6 @@
 """No pickle except the restricted loader of the verified MNIST archive; no network at run
-time except the explicit, verified MNIST fetch (DESIGN.md, "Data"; issue 7, "Nothing lost").
+time except the explicit, verified MNIST fetch (docs/ARCHITECTURE.md, "Data"; issue 7,
+"Nothing lost").
 
 The package source (runtime/, train/, convert/) is parsed, not grepped, so that a comment
 or a message that mentions pickle does not count and an aliased import does.

@@ -1,27 +1,25 @@
-"""How a `bench` report is shown and kept: the machine it ran on, a Rich table for the
-terminal, and a dated Markdown section appended to a file (`--out`).
+"""How a `bench` report is shown and kept: a Rich table for the terminal, and a dated
+Markdown section appended to a file (`--out`), headed with the machine it ran on.
 
 The table and the Markdown show the same rows (`table_rows`); `BenchReport.to_dict()` is
-the JSON. Rich is imported only when a table is drawn. The machine part (`now`, `host`,
-`cpu_model`, `git_commit`) is also what benchmarks/environment.py records in the suite's
-result files, so both describe a machine the same way.
+the JSON. Rich is imported only when a table is drawn. The machine itself is described by
+`machine.py`; `runner.py` measures and builds the `BenchReport` shown here, and imports
+nothing from this module (docs/ARCHITECTURE.md: no import cycles).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import platform
-import subprocess
 import sys
-from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..core.interpreter import backend_version, installed_version
 from ..errors import OutputError
 from ..files.atomic import ensure_output_dir
+
+# Where the machine was described before machine.py; tests/test_benchmarks.py imports it from here.
+from .machine import machine_info as machine_info
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -29,75 +27,6 @@ if TYPE_CHECKING:
     from .runner import BenchReport, SettingResult
 
 IDENTITY = 5  # the first columns of `table_rows` say which setting a row is
-
-
-# -- the machine -----------------------------------------------------------------------------
-
-
-def now() -> str:
-    """Local time with its UTC offset, to the second: 2026-11-21T08:00:00+00:00."""
-    return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def cpu_model() -> str:
-    """The CPU's name: /proc/cpuinfo's `model name` (x86) or `Model` (Raspberry Pi), else
-    what `platform` knows."""
-    with contextlib.suppress(OSError):
-        fields: dict[str, str] = {}
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-        for key in ("model name", "Model", "Hardware", "cpu model"):
-            if fields.get(key):
-                return fields[key]
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def host() -> dict[str, Any]:
-    """The machine: `cpu` (its model), `cores`, `arch` and `os`."""
-    return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "arch": platform.machine(),
-        "os": platform.platform(),
-    }
-
-
-def git_commit(folder: Path | None = None) -> str | None:
-    """The commit of the git work tree that holds `folder` (default: edge-digits' runtime
-    source), `+dirty` with uncommitted changes to tracked files under `folder`; None where
-    `folder` holds no tracked file (an installed package) or git is missing."""
-    here = folder or Path(__file__).resolve().parents[1]
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    # Only if the folder is tracked: site-packages inside another repository is not us.
-    if not git("ls-files", "--error-unmatch", "."):
-        return None
-    commit = git("rev-parse", "HEAD")
-    if not commit:
-        return None
-    dirty = git("status", "--porcelain", "--untracked-files=no", ".")
-    return f"{commit}+dirty" if dirty else commit
-
-
-def machine_info(backends: Iterable[str]) -> dict[str, Any]:
-    """CPU model, cores, OS, Python, numpy, edge-digits, git commit, backend versions."""
-    return {
-        **host(),
-        "python": platform.python_version(),
-        "numpy": installed_version("numpy"),
-        "edge_digits": installed_version("edge-digits"),
-        "git_commit": git_commit(),
-        "backends": {name: backend_version(name) for name in backends},
-    }
 
 
 # -- rows ------------------------------------------------------------------------------------

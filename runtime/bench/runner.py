@@ -304,7 +304,7 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Be
     for an unknown backend, MissingDependencyError when none of those asked for is
     installed, DataError for data that cannot be loaded. A setting whose interpreter cannot
     run the model (an op only the other backend has) is skipped with a note."""
-    from .report import machine_info, now  # platform and git: only when benchmarking
+    from .machine import machine_info, now  # platform and git: only when benchmarking
 
     backends, notes = _select_backends(options.backends)
     models = [_check_model(model, backends[0]) for model in options.models]

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..core.classifier import Classifier, ClassifierOptions
 from ..core.interpreter import backend_version, make_interpreter, resolve_backend
+from ..core.quantize import quantize
 from ..errors import EdgeDigitsError, EdgeDigitsWarning
 from .runner import LatencyStats, latency_stats
 
@@ -143,14 +144,10 @@ def _throughput(
 def quantize_input(images: np.ndarray, details: Mapping[str, Any]) -> np.ndarray:
     """Float model input -> the tensor an interpreter input with these `details` takes: a cast
     for a float input; for an integer one round(x / scale + zero point), clipped to the type's
-    range (TFLite's affine quantisation, as `Classifier.predict` applies it)."""
-    dtype = np.dtype(details["dtype"])
-    if dtype.kind not in "iu":
-        return images.astype(dtype)
+    range (TFLite's affine quantisation: `core.quantize.quantize`, which `Classifier.predict`
+    applies too)."""
     scale, zero_point = float(details["quantization"][0]), int(details["quantization"][1])
-    info = np.iinfo(dtype)
-    quantized = np.rint(images / scale + zero_point)
-    return np.clip(quantized, info.min, info.max).astype(dtype)
+    return quantize(images, scale, zero_point, details["dtype"])
 
 
 def _hand_driven(model: Path, spec: dict[str, Any], image: np.ndarray) -> Callable[[], object]:

@@ -28,7 +28,29 @@ from ..errors import (
 )
 from ..files.atomic import ensure_output_dir
 from ..native.stderr import quiet_tensorflow_startup
+from . import deprecated
 from .console import Output
+from .deprecated import BENCH_MARKDOWN
+from .options import (
+    MAX_BATCH,
+    REPEAT,
+    Arch,
+    BackendOption,
+    BackendsOption,
+    DataOption,
+    JsonOption,
+    KerasModelOption,
+    MaxPixelsOption,
+    ModelOption,
+    ModelsOption,
+    NumberOption,
+    Precision,
+    Strategy,
+    ThreadsListOption,
+    ThreadsOption,
+    Xnnpack,
+    out_option,
+)
 
 app = typer.Typer(
     name="edge-digits",
@@ -45,16 +67,9 @@ EXIT_INTERRUPTED = 130
 TRAIN_EXTRA = "pip install 'edge-digits[train]'"
 HEAVY_PACKAGES = ("tensorflow", "keras", "matplotlib")
 
-
-class Precision(str, Enum):
-    float32 = "float32"
-    float16 = "float16"
-    int8 = "int8"
-
-
-class Backend(str, Enum):
-    litert = "litert"
-    tflite_runtime = "tflite-runtime"
+# Where a command takes the deprecated positional model (`edge-digits info MODEL`): Typer
+# leaves the arguments it does not declare in ctx.args (unknown options are still refused).
+OLD_POSITIONAL_MODEL = {"allow_extra_args": True}
 
 
 @contextmanager
@@ -113,6 +128,27 @@ def _progress(message: str) -> None:
     err.print(message, style="dim")
 
 
+def _warn(lines: list[str]) -> None:
+    """Deprecated spellings used: one line each (README: "Deprecated spellings")."""
+    for line in lines:
+        err.print(f"warning: {line}")
+
+
+def _old_positional_models(ctx: typer.Context, command: str) -> list[Path]:
+    models, old_spellings = deprecated.positional_models(command, ctx.args, several=True)
+    _warn(old_spellings)
+    return models
+
+
+def _one_model(ctx: typer.Context, command: str, model: Path | None) -> Path | None:
+    """--model, or the deprecated positional model (`edge-digits info MODEL`), not both."""
+    models, old_spellings = deprecated.positional_models(command, ctx.args)
+    _warn(old_spellings)
+    if models and model is not None:
+        raise UsageError("give the model once: --model (the argument is its old spelling)")
+    return models[0] if models else model
+
+
 def _version(value: bool) -> None:
     if value:
         from .. import __version__
@@ -128,34 +164,6 @@ def _main(
     ] = False,
 ) -> None:
     """Handwritten digits from Keras to a Raspberry Pi."""
-
-
-DataOption = Annotated[
-    Path | None,
-    typer.Option("--data", help="A local mnist.npz or a folder of the four IDX files."),
-]
-ModelOption = Annotated[
-    Path | None,
-    typer.Option("--model", "-m", help="A .tflite model; default: the embedded int8 edge model."),
-]
-ThreadsOption = Annotated[
-    int | None, typer.Option("--threads", min=1, help="Interpreter threads (default: backend's).")
-]
-BackendOption = Annotated[
-    Backend | None,
-    typer.Option(
-        "--backend", help="Interpreter: litert or tflite-runtime (default: first installed)."
-    ),
-]
-MaxPixelsOption = Annotated[
-    int | None,
-    typer.Option(
-        "--max-pixels",
-        min=1,
-        help="Refuse larger images unread (decompression bombs); "
-        "default: $EDGE_DIGITS_MAX_PIXELS, else 89478485.",
-    ),
-]
 
 
 @app.command()
@@ -180,8 +188,11 @@ def data(path: DataOption = None) -> None:
 @app.command()
 def train(
     arch: Annotated[
-        str, typer.Option(help="Architecture: edge, cnn3, mlp, mlp_dropout, convnet, cnn_dropout.")
-    ] = "edge",
+        Arch,
+        typer.Option(
+            help="Model architecture: edge is built for int8, the others are the seed projects'."
+        ),
+    ] = Arch.edge,
     epochs: Annotated[
         int, typer.Option(min=1, help="Maximum epochs (early stopping may end sooner).")
     ] = 15,
@@ -200,13 +211,13 @@ def train(
         bool, typer.Option(help="Rotate, shift, zoom, thicken/thin and blur training digits.")
     ] = False,
     strategy: Annotated[
-        str,
-        typer.Option(help="default (one device) or mirrored (every GPU, else every CPU device)."),
-    ] = "default",
+        Strategy,
+        typer.Option(help="default: one device; mirrored: every GPU, else every CPU device."),
+    ] = Strategy.default,
     resume: Annotated[
         bool, typer.Option(help="Continue an interrupted run in --out from its last epoch.")
     ] = False,
-    out_dir: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/latest"),
+    out_dir: Annotated[Path, out_option("the run's files")] = Path("runs/latest"),
     data_path: DataOption = None,
 ) -> None:
     """Train a model on MNIST; write model.keras, history.json and run.json to --out."""
@@ -216,9 +227,9 @@ def train(
     with _user_errors("train", resume_hint):
         training = _heavy(lambda: __import__("edge_digits.train.training", fromlist=["x"]), "train")
         config = training.TrainConfig(
-            arch=arch, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,
+            arch=arch.value, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,
             patience=patience, limit=limit, out=out_dir, data=data_path, augment=augment,
-            strategy=strategy, resume=resume,
+            strategy=strategy.value, resume=resume,
         )  # fmt: skip
         result = training.train(
             config,
@@ -232,23 +243,28 @@ def train(
     )
 
 
-@app.command()
+@app.command(context_settings=OLD_POSITIONAL_MODEL)
 def convert(
-    model: Annotated[Path, typer.Argument(help="A Keras model (.keras) from `edge-digits train`.")],
+    ctx: typer.Context,
+    model: KerasModelOption = None,
     precision: Annotated[
         list[Precision] | None,
-        typer.Option("--precision", "-p", help="Repeat for several (default: int8)."),
+        typer.Option("--precision", "-p", help="TFLite precision." + REPEAT, show_default="int8"),
     ] = None,
     calibration: Annotated[
         int, typer.Option(min=1, help="Training images used to calibrate int8.")
     ] = 500,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default: the model's).")
+        Path | None,
+        out_option("the .tflite files and their sidecars", show_default="the model's folder"),
     ] = None,
     data_path: DataOption = None,
 ) -> None:
     """Convert to TFLite; score each file on the MNIST test set; print the parity table."""
     with _user_errors("convert"):
+        model = _one_model(ctx, "convert", model)
+        if model is None:
+            raise UsageError("Missing option '--model' / '-m': the Keras model to convert")
         converter = _heavy(
             lambda: __import__("edge_digits.convert.converter", fromlist=["x"]), "convert"
         )
@@ -260,6 +276,12 @@ def convert(
             data=data_path,
             echo=_progress,
         )
+        # The run folder's report.html shows the new models: train renders its own report
+        # (convert never imports train), composed here.
+        reporting = _heavy(
+            lambda: __import__("edge_digits.train.report", fromlist=["x"]), "convert"
+        )
+        reporting.refresh_report(out_dir or model.parent)
     from rich.table import Table
 
     table = Table(
@@ -284,15 +306,13 @@ def classify(
     top_k: Annotated[
         int, typer.Option("--top-k", "-k", min=1, max=10, help="Labels to show per image.")
     ] = 1,
-    number: Annotated[
-        bool, typer.Option("--number", help="Read several digits (rows of them) per image.")
-    ] = False,
+    number: NumberOption = False,
     debug_dir: Annotated[
         Path | None, typer.Option("--debug-dir", help="Write each step's pictures here.")
     ] = None,
     threads: ThreadsOption = None,
     backend: BackendOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    as_json: JsonOption = False,
     max_pixels: MaxPixelsOption = None,
 ) -> None:
     """Classify images. Exit code 1 if any file could not be read (the rest are still classified)."""
@@ -338,9 +358,7 @@ def camera(
         str | None,
         typer.Option(help="Region to read, x,y,width,height in pixels (default: centred square)."),
     ] = None,
-    number: Annotated[
-        bool, typer.Option("--number", help="Read several digits (rows of them).")
-    ] = False,
+    number: NumberOption = False,
     stable: Annotated[
         int, typer.Option(min=1, help="Frames in a row that must agree before a reading.")
     ] = 3,
@@ -369,15 +387,7 @@ def camera(
     model: ModelOption = None,
     threads: ThreadsOption = None,
     backend: BackendOption = None,
-    max_pixels: Annotated[
-        int | None,
-        typer.Option(
-            "--max-pixels",
-            min=1,
-            help="With a folder source: refuse larger images unread; "
-            "default: $EDGE_DIGITS_MAX_PIXELS, else 89478485.",
-        ),
-    ] = None,
+    max_pixels: MaxPixelsOption = None,
 ) -> None:
     """Read digits from a camera, video or folder; print each steady reading as a JSON line.
 
@@ -405,17 +415,13 @@ def camera(
         run_camera(options, echo=err.print, report=lambda run: err.print(f"camera: {run.line()}"))
 
 
-@app.command()
-def info(
-    model: Annotated[
-        Path | None, typer.Argument(help="A .tflite model (default: the embedded one).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
-) -> None:
+@app.command(context_settings=OLD_POSITIONAL_MODEL)
+def info(ctx: typer.Context, model: ModelOption = None, as_json: JsonOption = False) -> None:
     """Print a model's inputs, outputs, quantisation and sidecar."""
     from ..core.info import describe_model
 
     with _user_errors("info"):
+        model = _one_model(ctx, "info", model)
         description = describe_model(model)
     if as_json:
         out.print(json.dumps(description, indent=2))
@@ -431,33 +437,40 @@ def info(
     out.print(json.dumps(sidecar, indent=2) if sidecar else "no sidecar")
 
 
-@app.command()
+@app.command(context_settings=OLD_POSITIONAL_MODEL)
 def bench(
-    models: Annotated[
-        list[Path] | None,
-        typer.Argument(help=".tflite models (default: the embedded one).", show_default=False),
-    ] = None,
+    ctx: typer.Context,
+    model: ModelsOption = None,
     runs: Annotated[int, typer.Option(min=1, help="Timed batch-1 calls per setting.")] = 1000,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed calls before timing.")] = 100,
     batch: Annotated[
-        str, typer.Option(help="Batch sizes for throughput, e.g. 1,8,64 (at most 256).")
-    ] = "1,8,64",
-    threads: Annotated[str, typer.Option(help="Interpreter threads, e.g. 1,2,4.")] = "1",
-    backend: Annotated[
+        list[int] | None,
+        typer.Option(
+            min=1,
+            max=MAX_BATCH,
+            help=f"Batch size for throughput (at most {MAX_BATCH}).{REPEAT}",
+            show_default="1, 8, 64",
+        ),
+    ] = None,
+    threads: ThreadsListOption = None,
+    backend: BackendsOption = None,
+    xnnpack: Annotated[
+        list[Xnnpack] | None,
+        typer.Option(help="The XNNPACK delegate." + REPEAT, show_default="on, off"),
+    ] = None,
+    accuracy: Annotated[
         str | None,
-        typer.Option(help="litert, tflite-runtime or both (default: every installed one)."),
+        typer.Option(
+            metavar="mnist|FOLDER",
+            help="Also score accuracy: on the MNIST test set (from --data, else found as "
+            "`edge-digits data` finds it) or on a folder of labelled images.",
+        ),
     ] = None,
-    xnnpack: Annotated[str, typer.Option(help="XNNPACK: on, off or on,off.")] = "on,off",
-    data: Annotated[
-        str | None, typer.Option(help="Also score accuracy: 'mnist' or a labelled folder.")
-    ] = None,
-    data_path: Annotated[
-        Path | None,
-        typer.Option("--data-path", help="For --data mnist: a local mnist.npz or IDX folder."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
-    out_file: Annotated[
-        Path | None, typer.Option("--out", help="Append a dated Markdown section to this file.")
+    data: DataOption = None,
+    data_path: Annotated[Path | None, typer.Option("--data-path", hidden=True)] = None,
+    as_json: JsonOption = False,
+    out_dir: Annotated[
+        Path | None, out_option(f"appends a dated Markdown section to {BENCH_MARKDOWN} in it")
     ] = None,
 ) -> None:
     """Measure models: size, load, first inference, latency, throughput, peak RSS, accuracy.
@@ -468,16 +481,21 @@ def bench(
     from ..bench.runner import bench_options, run_benchmark
 
     with _user_errors("bench"):
+        models = [*(model or []), *_old_positional_models(ctx, "bench")]
+        accuracy, data, old_spellings = deprecated.bench_accuracy(accuracy, data, data_path)
+        markdown, more = deprecated.bench_markdown(out_dir)
+        _warn(old_spellings + more)
         options = bench_options(
-            models or [], runs=runs, warmup=warmup, batch=batch, threads=threads,
-            backends=backend, xnnpack=xnnpack, data=data, data_path=data_path,
+            models, runs=runs, warmup=warmup, batch=_commas(batch or [1, 8, 64]),
+            threads=_commas(threads or [1]), backends=_commas(backend) if backend else None,
+            xnnpack=_commas(xnnpack or list(Xnnpack)), data=accuracy, data_path=data,
         )  # fmt: skip
-        if out_file is not None:
-            check_appendable(out_file)
+        if markdown is not None:
+            check_appendable(markdown)
         with _progress_bar() as update:
             report = run_benchmark(options, update)
-        if out_file is not None:
-            append_markdown(out_file, markdown_section(report))
+        if markdown is not None:
+            append_markdown(markdown, markdown_section(report))
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
@@ -485,8 +503,13 @@ def bench(
             out.print(table)
     for note in report.notes:
         err.print(f"note: {note}")
-    if out_file is not None:
-        err.print(f"appended to {out_file}")
+    if markdown is not None:
+        err.print(f"appended to {markdown}")
+
+
+def _commas(values: list[Any]) -> str:
+    """Repeated option values as the comma list `bench_options` reads."""
+    return ",".join(str(value.value if isinstance(value, Enum) else value) for value in values)
 
 
 @contextmanager
@@ -519,6 +542,8 @@ def run(args: list[str] | None = None) -> int:
     if sys.stdout is None:  # started with stdout closed (`>&-`): nowhere to put results
         err.print("error: cannot write the output (stdout is closed); redirect it instead")
         return OutputError.exit_code
+    args, old_spellings = deprecated.split_comma_lists(sys.argv[1:] if args is None else args)
+    _warn(old_spellings)
     try:
         code = app(args=args, prog_name="edge-digits", standalone_mode=False)
     except typer.TyperException as error:  # click's UsageError and friends

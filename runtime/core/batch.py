@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InputError
 from ..files.paths import Unmatched, expand_paths
-from .classifier import MAX_BATCH, Classifier, NumberReading, Prediction
+from .classifier import MAX_BATCH, Classifier, Prediction
 from .preprocess import NoDigit, load_gray, preprocess_gray
+from .record import reading_record
+from .trace import Trace
+
+if TYPE_CHECKING:
+    from .number import NumberReading
 
 
 @dataclass(frozen=True)
@@ -29,32 +34,30 @@ class FileResult:
         return self.error is None
 
     def record(self) -> dict[str, Any]:
-        """The `--json` line: path, label (None when no digit), score, top_k or reason;
-        with a number also text, lines and digits; error for a file that was not read."""
-        line: dict[str, Any] = {"path": self.path, "label": None, "score": None}
-        if self.prediction:
-            prediction = self.prediction
-            if prediction.label is not None:
-                line.update(label=prediction.label, score=round(prediction.score, 6))
-                line["top_k"] = [
-                    {"label": label, "score": round(score, 6)} for label, score in prediction.top_k
-                ]
-            else:
-                line["reason"] = prediction.reason
-        if self.number:
+        """The `--json` line: `path`, then the reading's fields (`record.reading_record`:
+        label, score, top_k or reason; with a number text, lines, score and digits, and
+        `label` the digit when exactly one was read), then `error` for a file not read."""
+        line: dict[str, Any] = {"path": self.path}
+        if self.number is not None:
             reading = self.number
-            # `label`: the digit when exactly one was read; `score`: the least sure digit's.
-            if len(reading.digits) == 1:
-                line["label"] = reading.digits[0].label
-            if reading.digits:
-                line["score"] = round(reading.score, 6)
-            else:
-                line["reason"] = "no digits found"
-            line.update(text=reading.text, lines=list(reading.lines))
-            line["digits"] = [
-                {"label": d.label, "score": round(d.score, 6), "box": list(d.box)}
-                for d in reading.digits
-            ]
+            line["label"] = reading.digits[0].label if len(reading.digits) == 1 else None
+            line.update(
+                reading_record(
+                    reading.text, reading.score, number=True, reading=reading, reason=reading.reason
+                )
+            )
+        elif self.prediction is not None:
+            prediction = self.prediction
+            line.update(
+                reading_record(
+                    prediction.label,
+                    prediction.score,
+                    top_k=prediction.top_k,
+                    reason=prediction.reason,
+                )
+            )
+        else:
+            line.update(reading_record(None, 0.0))
         if self.error:
             line["error"] = self.error
         return line
@@ -86,8 +89,9 @@ def classify_paths(
     """Yield one FileResult per file found in `arguments`, in order.
 
     Single digits are classified in batches of up to MAX_BATCH files; with `number=True`
-    each file is read as a number (rows of digits). `debug_dir` receives the intermediate
-    pictures of every input (see `runtime/debug.py`).
+    each file is read as a number (rows of digits). `debug_dir` receives the pictures of
+    every input's preprocessing, drawn from the trace of the run that gave its answer (see
+    `debug.py`).
     """
     items = expand_paths(arguments)
     for start in range(0, len(items), MAX_BATCH):
@@ -105,22 +109,22 @@ def _classify_chunk(
     inputs: list[np.ndarray | NoDigit] = []
     waiting: list[int] = []  # positions in `outcomes` that the batched call fills
     outcomes: list[FileResult] = []
+    traces: dict[int, tuple[str, Trace]] = {}  # position in `outcomes` -> debug name, trace
     for index, item in chunk:
         if isinstance(item, Unmatched):
             outcomes.append(FileResult(path=item.argument, error=item.message))
             continue
+        trace = Trace() if debug_dir is not None else None
         try:
             gray = load_gray(item, classifier.max_pixels)
-            reading = classifier.read_number(gray) if number else None
-            if debug_dir is not None:
-                from .debug import write_debug
-
-                name = f"{index:04d}-{item.stem[:80]}"  # file systems limit names to 255 bytes
-                write_debug(gray, classifier.settings, debug_dir, name, number=reading)
-            if reading is not None:
+            if trace is not None:
+                # File systems limit names to 255 bytes.
+                traces[len(outcomes)] = (f"{index:04d}-{item.stem[:80]}", trace)
+            if number:
+                reading = classifier.read_number(gray, trace)
                 outcomes.append(FileResult(path=str(item), number=reading))
                 continue
-            inputs.append(preprocess_gray(gray, classifier.settings))
+            inputs.append(preprocess_gray(gray, classifier.settings, trace))
         except InputError as error:
             outcomes.append(FileResult(path=str(item), error=str(error)))
             continue
@@ -130,4 +134,11 @@ def _classify_chunk(
         waiting, classifier.classify_inputs(inputs, top_k), strict=True
     ):
         outcomes[position] = FileResult(path=outcomes[position].path, prediction=prediction)
+        if position in traces and prediction.label is not None:
+            traces[position][1].answer = str(prediction.label)
+    if debug_dir is not None:
+        from .debug import write_debug
+
+        for name, trace in traces.values():
+            write_debug(trace, classifier.settings, debug_dir, name)
     yield from outcomes

@@ -5,7 +5,8 @@
     prediction.label, prediction.score             # 7, 0.998
 
 Batches run through one interpreter call each (`resize_tensor_input`); int8/uint8 models
-are quantised and dequantised with the scale and zero point the model itself declares.
+are quantised and dequantised (`quantize.py`) with the scale and zero point the model itself
+declares. Reading several digits is `number.read_number`, with this classifier's `predict`.
 """
 
 from __future__ import annotations
@@ -13,26 +14,24 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import EdgeDigitsWarning, ModelError, UsageError, one_line
 from ..files.atomic import sha256_bytes
 from .interpreter import make_interpreter
-from .preprocess import (
-    NoDigit,
-    load_gray,
-    pixel_limit,
-    preprocess_gray,
-    preprocess_number,
-)
+from .preprocess import NoDigit, load_gray, pixel_limit, preprocess_gray
+from .quantize import dequantize, quantize
 from .sidecar import MNIST_LABELS, PreprocessSettings, Sidecar, sidecar_path
 
+if TYPE_CHECKING:
+    from .number import NumberReading
+    from .trace import Trace
+
 DEFAULT_MODEL_NAME = "edge_int8.tflite"
-SPLIT_COST = 0.15  # how much surer a reading as touching digits must be, per extra digit
 PAIR_RETRIES = (0.05, 0.2)  # seconds: a model and sidecar being replaced settle within these
 MAX_BATCH = 256  # images per interpreter call: bounded memory, most of the batching gain
 
@@ -72,30 +71,6 @@ class Prediction:
     score: float
     top_k: tuple[tuple[int, float], ...] = ()
     reason: str | None = None
-
-
-@dataclass(frozen=True)
-class DigitReading:
-    """One digit of a number: its label, score and box (x, y, width, height) in the picture."""
-
-    label: int
-    score: float
-    box: tuple[int, int, int, int]
-    inputs: np.ndarray | None = field(default=None, repr=False, compare=False)  # what the model saw
-
-
-@dataclass(frozen=True)
-class NumberReading:
-    """Several digits read in reading order: `text` all of them, `lines` one string per row."""
-
-    text: str
-    lines: tuple[str, ...]
-    digits: tuple[DigitReading, ...]
-
-    @property
-    def score(self) -> float:
-        """The reading is as sure as its least sure digit (0 when there is none)."""
-        return min((digit.score for digit in self.digits), default=0.0)
 
 
 class Classifier:
@@ -140,6 +115,7 @@ class Classifier:
         self._input_tail = tuple(int(d) for d in self._input["shape"][1:])
         self._input_range = _integer_range(self._input)
         self._output_range = _integer_range(self._output)
+        self._work: np.ndarray | None = None  # quantize() works in it, reused per batch size
         # An integer output whose zero point is its type's minimum never dequantises below 0.
         self._output_may_be_negative = self._output_range is None or (
             self._output_range[1] > self._output_range[2] or self._output_range[0] <= 0
@@ -303,23 +279,22 @@ class Classifier:
         return scores
 
     def _quantize(self, values: np.ndarray) -> np.ndarray:
+        """Float32 model input -> the input tensor's dtype (quantised for an integer one)."""
         if self._input_range is None:
             return values.astype(self._input_dtype)
-        scale, zero_point, low, high = self._input_range
-        quantized = values / scale  # a new array: the steps below work in place
-        quantized += zero_point
-        np.rint(quantized, out=quantized)
-        np.maximum(quantized, low, out=quantized)  # np.clip, without its Python-level overhead
-        np.minimum(quantized, high, out=quantized)
-        return quantized.astype(self._input_dtype)
+        scale, zero_point, _, _ = self._input_range
+        work = self._work
+        if work is None or work.shape != values.shape:  # a new batch size: a new work array
+            work = self._work = np.empty(values.shape, np.float32)
+        return quantize(values, scale, zero_point, self._input_dtype, out=work)
 
     def _dequantize(self, values: np.ndarray) -> np.ndarray:
         """The output tensor (the model's declared dtype) -> float32 probabilities."""
-        values = values.astype(np.float32)
         if self._output_range is not None:
             scale, zero_point, _, _ = self._output_range
-            values -= zero_point
-            values *= scale
+            values = dequantize(values, scale, zero_point)
+        else:
+            values = values.astype(np.float32)
         # Our models end in softmax. A foreign model that emits logits gets one here, so that
         # scores are always probabilities; decided per row, so that no image's score depends
         # on the others in its batch.
@@ -355,37 +330,13 @@ class Classifier:
         gray = load_gray(Path(path), self.max_pixels)
         return self.classify_inputs([preprocess_gray(gray, self.settings)], top_k)[0]
 
-    def read_number(self, gray: np.ndarray) -> NumberReading:
-        """A uint8 grayscale picture of several digits (rows of them) -> NumberReading.
+    def read_number(self, gray: np.ndarray, trace: Trace | None = None) -> NumberReading:
+        """A uint8 grayscale picture of several digits (rows of them) -> NumberReading (see
+        `number.read_number`: each way to read touching digits is scored, the surest kept).
+        `trace` records what preprocessing did and the digits read (`--debug-dir`)."""
+        from .number import read_number  # OpenCV: imported only when a number is read
 
-        Where an ink group may be touching digits, each way of reading it is classified and
-        the one whose digits are surest (geometric mean of their scores, less SPLIT_COST per
-        extra digit) is kept: a digit read confidently whole is never cut."""
-        rows = preprocess_number(gray, self.settings)
-        digits_in = [
-            digit for row in rows for group in row for reading in group for digit in reading
-        ]
-        scores = iter(self.predict(np.stack([x for x, _ in digits_in])) if digits_in else ())
-        lines, digits = [], []
-        for row in rows:
-            line: list[str] = []
-            for group in row:
-                best: list[DigitReading] = []
-                best_value = -np.inf
-                for reading in group:
-                    read = []
-                    for inputs, box in reading:
-                        probabilities = next(scores)
-                        label = int(np.argmax(probabilities))
-                        read.append(DigitReading(label, float(probabilities[label]), box, inputs))
-                    sure = float(np.exp(np.mean(np.log([max(d.score, 1e-6) for d in read]))))
-                    value = sure - SPLIT_COST * (len(read) - 1)
-                    if value > best_value:
-                        best, best_value = read, value
-                digits.extend(best)
-                line.extend(str(d.label) for d in best)
-            lines.append("".join(line))
-        return NumberReading(text="".join(lines), lines=tuple(lines), digits=tuple(digits))
+        return read_number(gray, self.settings, self.predict, trace)
 
     def read_number_file(self, path: Path | str) -> NumberReading:
         """An image file of several digits -> NumberReading (InputError if it cannot be read)."""

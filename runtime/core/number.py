@@ -12,17 +12,28 @@ After the same analysis as a single digit (`photo.analyse`), the ink blobs are g
    the recogniser chooses the reading (`Classifier.read_number`);
 4. dots, commas and specks (shorter than a third of the row) are dropped.
 
-Each digit is then cropped like a single digit (`photo.crop_blobs`).
+Each digit is then cropped like a single digit (`photo.crop_blobs`), and `read_number` has
+the model read every way of reading each group and keeps the surest: a `NumberReading`.
+
+This module needs OpenCV (through `photo`); `Classifier.read_number` imports it only when a
+number is read, so that classifying MNIST-like files never loads OpenCV.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .photo import Analysed, Blob, Found, analyse, crop_blobs, union_box
+from .preprocess import as_gray, model_input
+
+if TYPE_CHECKING:
+    from .sidecar import PreprocessSettings
+    from .trace import Trace
 
 ROW_SEED = 1 / 3  # blobs at least this fraction of the tallest blob start rows
 MIN_HEIGHT = 1 / 3  # digits shorter than this fraction of their row are dropped
@@ -31,6 +42,37 @@ WIDEST = 1.25  # and one wider than this is never a single digit
 NARROWEST = 0.45  # width / height of the narrowest digits, to bound how many may touch
 MAX_TOUCHING = 4
 BROKEN_GAP = 0.25  # rows closer than this fraction of their height are halves of digits
+SPLIT_COST = 0.15  # how much surer a reading as touching digits must be, per extra digit
+NO_DIGITS = "no digits found"
+
+
+@dataclass(frozen=True)
+class DigitReading:
+    """One digit of a number: its label, score and box (x, y, width, height) in the picture."""
+
+    label: int
+    score: float
+    box: tuple[int, int, int, int]
+    inputs: np.ndarray | None = field(default=None, repr=False, compare=False)  # what the model saw
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    """Several digits read in reading order: `text` all of them, `lines` one string per row."""
+
+    text: str
+    lines: tuple[str, ...]
+    digits: tuple[DigitReading, ...]
+
+    @property
+    def score(self) -> float:
+        """The reading is as sure as its least sure digit (0 when there is none)."""
+        return min((digit.score for digit in self.digits), default=0.0)
+
+    @property
+    def reason(self) -> str | None:
+        """Why nothing was read (None when some digit was)."""
+        return None if self.digits else NO_DIGITS
 
 
 @dataclass
@@ -127,19 +169,94 @@ def _readings(analysed: Analysed, group: list[Blob], height: int) -> list[list[F
     return readings
 
 
-def find_number(gray: np.ndarray) -> list[list[list[list[Found]]]]:
+def find_number(gray: np.ndarray, trace: Trace | None = None) -> list[list[list[list[Found]]]]:
     """The ink of a picture as rows (top to bottom) of ink groups (left to right), each with
-    the ways to read it (one digit, or several touching digits)."""
-    analysed = analyse(gray)
+    the ways to read it (one digit, or several touching digits). `trace` records the
+    analysis and which blobs the groups were made of (kept) and which were not (set aside)."""
+    analysed = analyse(gray, trace)
     if analysed is None:
         return []
     blobs = [b for b in analysed.blobs if not b.touches_border]
-    if not blobs:
-        return []
     rows = []
-    for row in _rows(blobs):
-        groups = [_readings(analysed, group, row.bottom - row.top) for group in _digits_in_row(row)]
-        groups = [readings for readings in groups if readings]
+    kept: list[int] = []
+    for row in _rows(blobs) if blobs else []:
+        groups = []
+        for group in _digits_in_row(row):
+            readings = _readings(analysed, group, row.bottom - row.top)
+            if readings:
+                groups.append(readings)
+                kept.extend(b.index for b in group)
         if groups:
             rows.append(groups)
+    if trace is not None:
+        trace.kept = kept
+        trace.set_aside = [b.index for b in analysed.blobs if b.index not in kept]
     return rows
+
+
+Box = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
+
+
+def preprocess_number(
+    gray: np.ndarray, settings: PreprocessSettings | None = None, trace: Trace | None = None
+) -> list[list[list[list[tuple[np.ndarray, Box]]]]]:
+    """uint8 grayscale -> rows (top to bottom) of ink groups (left to right) of the ways to
+    read each group (one digit, or several touching ones) of (model input, box) per digit.
+    `trace` records the analysis and the blobs kept (`number.read_number` adds the digits
+    it chose)."""
+    settings = settings or PreprocessSettings()
+    return [
+        [
+            [
+                [(model_input(found.crop, settings), found.box) for found in reading]
+                for reading in group
+            ]
+            for group in row
+        ]
+        for row in find_number(as_gray(gray), trace)
+    ]
+
+
+def read_number(
+    gray: np.ndarray,
+    settings: PreprocessSettings,
+    predict: Callable[[np.ndarray], np.ndarray],
+    trace: Trace | None = None,
+) -> NumberReading:
+    """A uint8 grayscale picture of several digits (rows of them) -> NumberReading, with
+    `predict` (`Classifier.predict`: inputs (N, 28, 28) -> probabilities (N, 10)) reading
+    every candidate digit in one call.
+
+    Where an ink group may be touching digits, each way of reading it is classified and
+    the one whose digits are surest (geometric mean of their scores, less SPLIT_COST per
+    extra digit) is kept: a digit read confidently whole is never cut. `trace` records the
+    preprocessing, the digits kept (boxes and inputs) and the answer."""
+    rows = preprocess_number(gray, settings, trace=trace)
+    digits_in = [digit for row in rows for group in row for reading in group for digit in reading]
+    scores = iter(predict(np.stack([x for x, _ in digits_in])) if digits_in else ())
+    lines, digits = [], []
+    for row in rows:
+        line: list[str] = []
+        for group in row:
+            best: list[DigitReading] = []
+            best_value = -np.inf
+            for reading in group:
+                read = []
+                for inputs, box in reading:
+                    probabilities = next(scores)
+                    label = int(np.argmax(probabilities))
+                    read.append(DigitReading(label, float(probabilities[label]), box, inputs))
+                sure = float(np.exp(np.mean(np.log([max(d.score, 1e-6) for d in read]))))
+                value = sure - SPLIT_COST * (len(read) - 1)
+                if value > best_value:
+                    best, best_value = read, value
+            digits.extend(best)
+            line.extend(str(d.label) for d in best)
+        lines.append("".join(line))
+    number = NumberReading(text="".join(lines), lines=tuple(lines), digits=tuple(digits))
+    if trace is not None:
+        trace.offered = len(digits_in)
+        trace.boxes = [digit.box for digit in digits]
+        trace.inputs = [digit.inputs for digit in digits if digit.inputs is not None]
+        trace.answer, trace.reason = number.text or None, number.reason
+    return number

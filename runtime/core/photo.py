@@ -22,9 +22,13 @@ The caller then crops, fits 20x20 and centres by mass as for any MNIST-style inp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from .trace import Trace
 
 WORK_SIDE = 800  # longer side, in pixels, at which pictures are analysed
 MIN_INK = 0.10  # ink strength below which a pixel is never ink (paper texture, noise)
@@ -130,9 +134,13 @@ class Analysed:
     scale: tuple[float, float]  # original pixels per analysed pixel: (x, y)
 
 
-def analyse(gray: np.ndarray) -> Analysed | None:
-    """Steps 1-3 of the module doc; None for a uniform picture (no ink at all)."""
+def analyse(gray: np.ndarray, trace: Trace | None = None) -> Analysed | None:
+    """Steps 1-3 of the module doc; None for a uniform picture (no ink at all). `trace`
+    records the reduced picture, the ink map and the blob labels."""
     reduced = reduce(gray)
+    scale = (gray.shape[1] / reduced.shape[1], gray.shape[0] / reduced.shape[0])
+    if trace is not None:
+        trace.gray, trace.scale = reduced, scale
     small = _quarter(reduced)
     if int(small.max()) - int(small.min()) < MIN_LEVELS:
         return None  # black, white or any single grey
@@ -148,7 +156,8 @@ def analyse(gray: np.ndarray) -> Analysed | None:
         line_like = max(w, h) > 15 * max(1, min(w, h)) and max(w, h) > 0.5 * max(width, height)
         if area >= min_area and not line_like:
             blobs.append(Blob(index, x, y, w, h, area, int(on_border[index])))
-    scale = (gray.shape[1] / reduced.shape[1], gray.shape[0] / reduced.shape[0])
+    if trace is not None:
+        trace.ink, trace.labels = ink, labels
     return Analysed(ink, labels, blobs, scale)
 
 
@@ -310,9 +319,14 @@ def normalise_strokes(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return cv2.dilate(crop, kernel)
 
 
-def find_digit(gray: np.ndarray) -> Found | None:
-    """Steps 1-5 of the module doc on a uint8 grayscale picture; None when there is no ink."""
-    analysed = analyse(gray)
+def find_digit(gray: np.ndarray, trace: Trace | None = None) -> Found | None:
+    """Steps 1-5 of the module doc on a uint8 grayscale picture; None when there is no ink.
+    `trace` records the analysis and which blobs were kept and set aside."""
+    analysed = analyse(gray, trace)
     if analysed is None or not analysed.blobs:
         return None
-    return crop_blobs(analysed, choose_digit(analysed.blobs, analysed.ink.shape))
+    chosen = choose_digit(analysed.blobs, analysed.ink.shape)
+    if trace is not None:
+        trace.kept = [b.index for b in chosen]
+        trace.set_aside = [b.index for b in analysed.blobs if b.index not in trace.kept]
+    return crop_blobs(analysed, chosen)

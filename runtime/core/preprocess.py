@@ -25,12 +25,16 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import EdgeDigitsWarning, InputError, UsageError, one_line
 from .sidecar import PreprocessSettings
+
+if TYPE_CHECKING:
+    from .trace import Trace
 
 # Decompression bombs: an image with more pixels than this is refused before it is decoded
 # (a 100 KB PNG can hold 10,000 x 10,000 pixels, 300 MB once decoded). The default is
@@ -185,7 +189,7 @@ def _plain_gray_png(image: Image.Image) -> bool:
 def pil_to_gray(image: Image.Image) -> np.ndarray:
     """Any Pillow image to uint8 grayscale, transparency composited over white."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        return _as_gray(np.asarray(image))  # 16-bit, 32-bit and float: scaled by their range
+        return as_gray(np.asarray(image))  # 16-bit, 32-bit and float: scaled by their range
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -238,7 +242,7 @@ def is_mnist_like(gray: np.ndarray, settings: PreprocessSettings) -> bool:
     return background < 32 and float(gray.max()) - background >= MIN_CONTRAST
 
 
-def _as_gray(gray: np.ndarray) -> np.ndarray:
+def as_gray(gray: np.ndarray) -> np.ndarray:
     gray = np.asarray(gray)
     if gray.dtype.kind not in "biuf":  # bool, int, uint, float; not complex, time, text...
         raise InputError(f"expected an image of numbers, got an array of {gray.dtype}")
@@ -268,47 +272,39 @@ NO_INK = NoDigit("no ink found: nothing stands out from the background")
 
 
 def preprocess_gray(
-    gray: np.ndarray, settings: PreprocessSettings | None = None
+    gray: np.ndarray, settings: PreprocessSettings | None = None, trace: Trace | None = None
 ) -> np.ndarray | NoDigit:
-    """uint8 grayscale (H, W) -> float32 (size, size) model input in [0, 255 * scale]."""
+    """uint8 grayscale (H, W) -> float32 (size, size) model input in [0, 255 * scale].
+
+    `trace` (see `trace.Trace`) records each step: the picture analysed, the ink, the blobs
+    kept and set aside, the mark found, the input produced, or why there is none."""
     settings = settings or PreprocessSettings()
-    gray = _as_gray(gray)
+    gray = as_gray(gray)
     if is_mnist_like(gray, settings):
-        return scale_pixels(gray, settings.scale)
+        passed = scale_pixels(gray, settings.scale)
+        if trace is not None:
+            trace.gray, trace.passed_through = gray, True
+            trace.boxes, trace.inputs = [(0, 0, gray.shape[1], gray.shape[0])], [passed]
+        return passed
     from .photo import find_digit  # OpenCV: imported only for pictures that need it
 
-    found = find_digit(gray)
-    if found is None:
-        return NO_INK
-    _, _, width, height = found.box
-    if width > FLATTEST * height:
-        return NoDigit("no digit: the mark found is a dash or a line, too flat for a digit")
-    if height < TINIEST and height < gray.shape[0] / 4:
-        return NoDigit("no digit: the mark found is a dot or a speck, too small for a digit")
-    return model_input(found.crop, settings)
-
-
-Box = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
-
-
-def preprocess_number(
-    gray: np.ndarray, settings: PreprocessSettings | None = None
-) -> list[list[list[list[tuple[np.ndarray, Box]]]]]:
-    """uint8 grayscale -> rows (top to bottom) of ink groups (left to right) of the ways to
-    read each group (one digit, or several touching ones) of (model input, box) per digit."""
-    from .number import find_number
-
-    settings = settings or PreprocessSettings()
-    return [
-        [
-            [
-                [(model_input(found.crop, settings), found.box) for found in reading]
-                for reading in group
-            ]
-            for group in row
-        ]
-        for row in find_number(_as_gray(gray))
-    ]
+    found = find_digit(gray, trace)
+    result: np.ndarray | NoDigit = NO_INK
+    if found is not None:
+        _, _, width, height = found.box
+        if width > FLATTEST * height:
+            result = NoDigit("no digit: the mark found is a dash or a line, too flat for a digit")
+        elif height < TINIEST and height < gray.shape[0] / 4:
+            result = NoDigit("no digit: the mark found is a dot or a speck, too small for a digit")
+        else:
+            result = model_input(found.crop, settings)
+    if trace is not None:
+        trace.boxes = [found.box] if found is not None else []
+        if isinstance(result, NoDigit):
+            trace.reason = result.reason
+        else:
+            trace.inputs = [result]
+    return result
 
 
 def preprocess_file(path: Path, settings: PreprocessSettings | None = None) -> np.ndarray | NoDigit:

@@ -1,6 +1,6 @@
 """MNIST, loaded by one loader that never trusts what it reads.
 
-Sources, in order (DESIGN.md, "Data"):
+Sources, in order (docs/ARCHITECTURE.md, "Data"):
 
 1. an explicit path: a Keras-layout ``mnist.npz`` or a folder with the four IDX files
    (optionally gzipped); it is checked for shape, dtype and labels, never unpickled;

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
+from ..core.record import reading_record
 from ..errors import UsageError, one_line
 from ..native.dependencies import GUI_OPENCV_HINT
 from .watch import FrameResult, Reading
@@ -24,21 +25,23 @@ GREEN, AMBER, WHITE, BLACK = (80, 200, 80), (0, 190, 255), (255, 255, 255), (0, 
 WINDOW = "edge-digits camera"
 
 
-def reading_record(reading: Reading, *, number: bool = False) -> dict[str, Any]:
-    """A reading as one JSON object: time, frame, `label` (or `text` and `lines` with
-    --number; null when nothing is read), score, fps."""
+def camera_record(reading: Reading, *, number: bool = False) -> dict[str, Any]:
+    """A reading as one JSON object: `time`, `t`, `frame`, then the reading's fields as
+    `classify --json` gives them (`core.record.reading_record`: `label`, or with --number
+    `text`, `lines` and `digits` with boxes in frame pixels; null when nothing is read;
+    `score`), then `fps`."""
     wall = datetime.fromtimestamp(reading.wall, timezone.utc)
     record: dict[str, Any] = {
         "time": wall.isoformat(timespec="milliseconds"),
         "t": round(reading.time, 3),
         "frame": reading.frame,
     }
-    if number:
-        record["text"] = reading.value
-        record["lines"] = list(reading.number.lines) if reading.number and reading.value else []
-    else:
-        record["label"] = reading.value
-    record["score"] = round(reading.score, 4) if reading.value is not None else None
+    origin = reading.roi[:2] if reading.roi is not None else (0, 0)
+    record.update(
+        reading_record(
+            reading.value, reading.score, number=number, reading=reading.number, origin=origin
+        )
+    )
     record["fps"] = round(reading.fps, 1)
     return record
 
@@ -54,7 +57,7 @@ class JsonLines:
         pass
 
     def reading(self, reading: Reading) -> None:
-        self.stream.write(json.dumps(reading_record(reading, number=self.number)) + "\n")
+        self.stream.write(json.dumps(camera_record(reading, number=self.number)) + "\n")
         self.stream.flush()
 
     def close(self) -> None:

@@ -21,7 +21,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ..core.classifier import Classifier, NumberReading
+from ..core.classifier import Classifier
+from ..core.number import NumberReading
 from ..errors import UsageError
 from .sources import Frame
 
@@ -118,7 +119,7 @@ def read_frame(classifier: Classifier, frame: Frame, options: CameraOptions) -> 
         reading = classifier.read_number(gray)
         value: Value = reading.text or None
         score = reading.score if reading.digits else 0.0
-        reason = None if reading.digits else "no digits found"
+        reason = reading.reason
         number: NumberReading | None = reading
     else:
         prediction = classifier.classify_array(gray)
@@ -173,6 +174,7 @@ class Reading:
     score: float
     fps: float
     number: NumberReading | None = field(default=None, repr=False)
+    roi: Box | None = None  # the region read, in frame pixels (the digits' boxes are in it)
 
 
 class Sink(Protocol):
@@ -255,7 +257,7 @@ def watch(
         if stable is not None:
             value, score = stable
             current = Reading(
-                frame.time, time.time(), frame.index, value, score, fps, result.number
+                frame.time, time.time(), frame.index, value, score, fps, result.number, result.roi
             )
             summary.readings += 1
             for sink in sinks:

@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 
 from ..errors import UsageError
-from .sinks import annotate, reading_record
+from .sinks import annotate, camera_record
 from .watch import FrameResult, Reading
 
 STREAM_FPS = 15.0
@@ -143,7 +143,7 @@ class LiveServer:
 
     def reading(self, reading: Reading) -> None:
         with self._condition:
-            self._record.update(reading_record(reading, number=self.number))
+            self._record.update(camera_record(reading, number=self.number))
 
     def close(self) -> None:
         with self._condition:
