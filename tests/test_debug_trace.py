@@ -171,3 +171,14 @@ def test_the_trace_records_the_run_and_changes_nothing(tmp_path, example_digits)
     assert (
         trace.inputs == [] and len(trace.boxes) == 1 and trace.boxes[0][2] > 3 * trace.boxes[0][3]
     )
+
+
+@pytest.mark.pi
+def test_preprocess_number_takes_the_default_settings():
+    # As the fuzzer and library callers call it: no settings given.
+    from edge_digits.runtime.core.number import preprocess_number
+
+    page = np.full((60, 90), 255, np.uint8)
+    page[15:45, 20:26] = 0  # a stroke: a 1
+    rows = preprocess_number(page)
+    assert len(rows) == 1 and rows[0][0][0][0][0].shape == (28, 28)

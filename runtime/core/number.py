@@ -30,9 +30,9 @@ import numpy as np
 
 from .photo import Analysed, Blob, Found, analyse, crop_blobs, union_box
 from .preprocess import as_gray, model_input
+from .sidecar import PreprocessSettings
 
 if TYPE_CHECKING:
-    from .sidecar import PreprocessSettings
     from .trace import Trace
 
 ROW_SEED = 1 / 3  # blobs at least this fraction of the tallest blob start rows
