@@ -2,7 +2,7 @@
 
 Every input must give a working classifier whose scores are finite probabilities, or a
 ModelError naming the file. Any other exception, or a crash (tflite-runtime 2.14 does not
-verify flatbuffers: `runtime/flatbuffer.py` must refuse what would crash it), is a bug.
+verify flatbuffers: `runtime/core/flatbuffer.py` must refuse what would crash it), is a bug.
 The interpreter is native and not instrumented; the checks in front of it are.
 
     .venv/bin/python fuzz/fuzz_model.py -max_total_time=60

@@ -147,7 +147,7 @@ def test_the_suite_and_edge_digits_bench_define_percentiles_alike():
 
 
 def test_the_suite_records_the_machine_as_edge_digits_bench_does():
-    from edge_digits.runtime.bench.report import machine_info
+    from edge_digits.runtime.bench.machine import machine_info
     from environment import header
 
     record, bench = header("camera", "python benchmarks/camera_bench.py"), machine_info([])

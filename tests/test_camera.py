@@ -4,7 +4,7 @@ the live web view over real HTTP (and once in headless Chromium), signals.
 Videos and pictures are written here by `benchmarks/synthetic.py` from the MNIST test digits
 in `examples/` (dark on a lit page, drifting, with sensor noise). Cameras are fakes: a
 `picamera2` module and an OpenCV `VideoCapture` that deliver, stop, send empty frames or hang.
-Nothing here needs TensorFlow, a camera, ../shared or the network.
+Nothing here needs TensorFlow, a camera, the MNIST download or the network.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 from edge_digits.runtime.core.number import DigitReading, NumberReading
 from edge_digits.runtime.errors import CameraError, UsageError
-from edge_digits.runtime.live import sources as frames_module
+from edge_digits.runtime.live import sources as sources_module
 from edge_digits.runtime.live.sinks import AMBER, GREEN, JsonLines, annotate, camera_record
 from edge_digits.runtime.live.sources import (
     PICAMERA_HINT,
@@ -676,7 +676,7 @@ class FakeCapture:
 
 @pytest.fixture()
 def fake_capture(monkeypatch):
-    """Make `cv2.VideoCapture` (as frames.py calls it) return FakeCaptures; yield a function
+    """Make `cv2.VideoCapture` (as live/sources.py calls it) return FakeCaptures; yield a function
     that sets the next one up. Hanging fakes are let go at the end, so no thread is left."""
     made: list[FakeCapture] = []
     calls: list[tuple[Any, ...]] = []
@@ -692,7 +692,7 @@ def fake_capture(monkeypatch):
         pending.append(FakeCapture(frames, then))
         return pending[-1]
 
-    monkeypatch.setattr(frames_module.cv2, "VideoCapture", video_capture)
+    monkeypatch.setattr(sources_module.cv2, "VideoCapture", video_capture)
     setup.calls = calls
     yield setup
     for capture in made:

@@ -19,8 +19,9 @@ import pytest
 import typer
 from edge_digits.runtime.cli import app
 from edge_digits.runtime.cli import commands as cli_commands
-from edge_digits.runtime.cli.deprecated import split_comma_lists
+from edge_digits.runtime.cli.deprecated import bench_markdown, split_comma_lists
 from edge_digits.runtime.cli.options import (
+    BENCH_BACKEND_HELP,
     HELP,
     MAX_BATCH,
     MAX_THREADS,
@@ -91,6 +92,9 @@ def test_a_shared_option_has_the_same_help_in_every_command(option):
     if option == "--out":  # always a folder; each command says what it writes there
         assert all(text.startswith(HELP["--out"] + ": ") for text in helps.values()), helps
         return
+    if option == "--backend":  # bench measures every installed one, whatever the variable says
+        assert helps.pop("bench") == BENCH_BACKEND_HELP + REPEAT
+        assert "$EDGE_DIGITS_BACKEND" in HELP["--backend"]
     assert {text.removesuffix(REPEAT) for text in helps.values()} == {HELP[option]}, helps
 
 
@@ -104,6 +108,8 @@ def test_every_commands_help_lists_its_shared_options_with_the_shared_text(cli, 
         if command in commands:
             assert option in text
             shared = HELP[option] if option != "--model" or command != "convert" else "Keras"
+            if option == "--backend" and command == "bench":
+                shared = BENCH_BACKEND_HELP
             assert " ".join(shared.split()) in text, (option, text)
 
 
@@ -199,7 +205,12 @@ def heavy(monkeypatch, tmp_path):
             best_epoch=1, epochs_run=1, val_accuracy=0.9, test_accuracy=0.9, model_path="m"
         )
 
-    module = SimpleNamespace(convert=convert, train=train, TrainConfig=SimpleNamespace)
+    module = SimpleNamespace(
+        convert=convert,
+        train=train,
+        TrainConfig=SimpleNamespace,
+        refresh_report=lambda folder: None,  # convert refreshes the run's report.html
+    )
     monkeypatch.setattr(cli_commands, "_heavy", lambda importer, command: module)
     return calls
 
@@ -347,7 +358,7 @@ def test_bench_data_is_a_local_mnist_and_means_accuracy_on_it(cli, bench_options
     for source in (npz, idx, tmp_path / "missing.npz"):
         result = cli("bench", "--json", "--data", str(source))
         assert result.exit_code == 0 and deprecations(result.stderr) == []
-        assert (bench_options[-1].data, bench_options[-1].data_path) == ("mnist", source)
+        assert (bench_options[-1].accuracy, bench_options[-1].data) == ("mnist", source)
     mixed = cli("bench", "--data", str(npz), "--accuracy", str(EXAMPLES))
     assert mixed.exit_code == 2 and "--data is the MNIST that `--accuracy mnist`" in mixed.stderr
     twice = cli("bench", "--data", "mnist", "--accuracy", "mnist")
@@ -365,6 +376,36 @@ def test_bench_out_is_a_folder_and_the_old_markdown_file_still_works(cli, bench_
     one_deprecation(old.stderr, f"--out {tmp_path}", f"{tmp_path / 'bench.md'}")
     assert (tmp_path / "mine.md").read_text().startswith("## edge-digits bench, ")
     assert not (tmp_path / "bench.md").exists()
+
+
+@pytest.mark.pi
+def test_bench_out_names_a_file_the_old_way_and_a_folder_the_new_way(tmp_path):
+    (tmp_path / "notes").write_text("an existing file, even without a suffix\n")
+    (tmp_path / "runs").mkdir()
+    for old in ("notes", "notes.txt", "results.md", "runs/new.md"):
+        path, warnings = bench_markdown(tmp_path / old)
+        assert path == tmp_path / old, old  # the old `--out FILE`: that file
+        (line,) = warnings
+        assert f"--out {tmp_path / old}` is deprecated; use `" in line
+        assert f"appends to {(tmp_path / old).parent / 'bench.md'}" in line
+    for folder in ("runs", "new", "deeper/new"):  # an existing folder, a new one without suffix
+        assert bench_markdown(tmp_path / folder) == (tmp_path / folder / "bench.md", [])
+    assert bench_markdown(None) == (None, [])
+    assert not (tmp_path / "new").exists()  # nothing is created before the command runs
+
+
+@pytest.mark.pi
+@pytest.mark.parametrize("name", ["notes.txt", "notes"])
+def test_bench_out_file_appends_to_that_file_with_one_warning(cli, bench_options, tmp_path, name):
+    out = tmp_path / name
+    if not out.suffix:
+        out.write_text("# mine\n")  # an existing file, whatever its name
+    result = cli("bench", "--json", "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    one_deprecation(result.stderr, f"--out {tmp_path}", f"{tmp_path / 'bench.md'}")
+    assert result.stderr.splitlines()[-1] == f"appended to {out}"
+    assert out.is_file() and "## edge-digits bench, " in out.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no folder, no bench.md
 
 
 @pytest.mark.pi

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from edge_digits.runtime.errors import OutputError
-from edge_digits.runtime.files import atomic as fileio
+from edge_digits.runtime.files import atomic
 from edge_digits.runtime.files.atomic import (
     atomic_pair,
     atomic_path,
@@ -173,8 +173,8 @@ def test_a_kill_at_any_step_of_publishing_never_leaves_a_mismatched_pair(
 
         return run
 
-    monkeypatch.setattr(fileio.os, "replace", step(os.replace))
-    monkeypatch.setattr(fileio.Path, "unlink", step(Path.unlink))
+    monkeypatch.setattr(atomic.os, "replace", step(os.replace))
+    monkeypatch.setattr(atomic.Path, "unlink", step(Path.unlink))
     with pytest.raises(Killed):
         _write_pair(model, b"new model")
     monkeypatch.undo()

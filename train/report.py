@@ -73,7 +73,7 @@ def _conversions(folder: Path) -> str:
                 ]
             )
     if not rows:
-        return "<p>Not converted yet: <code>edge-digits convert model.keras --precision int8</code>.</p>"
+        return "<p>Not converted yet: <code>edge-digits convert --model model.keras --precision int8</code>.</p>"
     return _table(["precision", "file", "size", "test accuracy", "agreement with Keras"], rows)
 
 

@@ -1,4 +1,4 @@
-"""Accuracy for `edge-digits bench --data`: MNIST's test set or a folder of labelled images,
+"""Accuracy for `edge-digits bench --accuracy`: MNIST's test set or a folder of labelled images,
 scored by `evaluate()`, the function `convert` scores with, so the figures can be compared
 with those in a model's sidecar."""
 
@@ -50,15 +50,16 @@ def score_all(
     return scores
 
 
-def load_scorer(data: str, data_path: Path | None = None) -> Scorer:
-    """Load the data now (a wrong path fails before any measuring); return a function that
-    scores a Classifier on it: "mnist" (the 10,000 test images) or a labelled folder."""
+def load_scorer(accuracy: str, data: Path | None = None) -> Scorer:
+    """Load the images now (a wrong path fails before any measuring); return a function that
+    scores a Classifier on them. `accuracy`: "mnist" (the 10,000 test images, from `data`, a
+    local MNIST, else found as `edge-digits data` finds it) or a folder of labelled images."""
     from ..core.evaluate import evaluate
 
-    if data == "mnist":
+    if accuracy == "mnist":
         from ..files.mnist import load_mnist
 
-        mnist = load_mnist(data_path)
+        mnist = load_mnist(data)
 
         def score_mnist(classifier: Classifier) -> Accuracy:
             scored = evaluate(classifier.predict, mnist.x_test, mnist.y_test)
@@ -66,8 +67,8 @@ def load_scorer(data: str, data_path: Path | None = None) -> Scorer:
             return Accuracy("mnist", scored.count, correct, scored.accuracy)
 
         return score_mnist
-    files = labelled_files(Path(data))
-    return lambda classifier: score_folder(classifier, files, data)
+    files = labelled_files(Path(accuracy))
+    return lambda classifier: score_folder(classifier, files, accuracy)
 
 
 def labelled_files(folder: Path) -> list[tuple[Path, int]]:

@@ -1,5 +1,6 @@
 """How a `bench` report is shown and kept: a Rich table for the terminal, and a dated
-Markdown section appended to a file (`--out`), headed with the machine it ran on.
+Markdown section appended to `bench.md` in the `--out` folder, headed with the machine it
+ran on (or to the file the deprecated `--out FILE` names: cli/deprecated.py).
 
 The table and the Markdown show the same rows (`table_rows`); `BenchReport.to_dict()` is
 the JSON. Rich is imported only when a table is drawn. The machine itself is described by
@@ -17,9 +18,6 @@ from typing import TYPE_CHECKING
 
 from ..errors import OutputError
 from ..files.atomic import ensure_output_dir
-
-# Where the machine was described before machine.py; tests/test_benchmarks.py imports it from here.
-from .machine import machine_info as machine_info
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -40,9 +38,9 @@ def table_rows(report: BenchReport) -> tuple[list[str], list[list[str]]]:
         "first (ms)", "p50 (us)", "p90 (us)", "p99 (us)", "std (us)", "interpreter p50 (us)",
         "overhead", *(f"img/s @{batch}" for batch in batches), "peak RSS (MiB)",
     ]  # fmt: skip
-    if report.options.data:
+    if report.options.accuracy:
         columns.append("accuracy")
-    return columns, [_row(result, bool(report.options.data)) for result in report.results]
+    return columns, [_row(result, bool(report.options.accuracy)) for result in report.results]
 
 
 def _row(result: SettingResult, with_accuracy: bool) -> list[str]:
@@ -103,8 +101,8 @@ def markdown_section(report: BenchReport) -> str:
         "microseconds; overhead = Classifier p50 / interpreter p50; throughput through "
         "Classifier.predict",
     ]
-    if options.data:
-        lines.append(f"- accuracy on: {options.data}")
+    if options.accuracy:
+        lines.append(f"- accuracy on: {options.accuracy}")
     lines += [f"- note: {note}" for note in report.notes]
     columns, rows = table_rows(report)
     lines += ["", _markdown_row(columns), "|" + " --- |" * len(columns)]
@@ -120,10 +118,13 @@ def check_appendable(path: Path) -> None:
     """OutputError (exit 6) now, before any measuring, if `path` cannot be appended to.
     Creates the folder if it is missing."""
     if path.is_dir():
-        raise OutputError(f"{path}: is a folder; give a Markdown file to append to")
+        raise OutputError(
+            f"{path}: is a folder, so the report cannot be appended to it; "
+            "choose another --out folder"
+        )
     ensure_output_dir(path.parent)
     if path.exists() and not os.access(path, os.W_OK):
-        raise OutputError(f"{path}: cannot write (permission denied); choose another file")
+        raise OutputError(f"{path}: cannot write (permission denied); choose another --out")
 
 
 def append_markdown(path: Path, text: str) -> None:

@@ -1,6 +1,6 @@
 """`edge-digits bench`: how fast, how big and how accurate a model is on this machine.
 
-    options = bench_options(models=[Path("m.tflite")], batch="1,8,64", threads="1,2")
+    options = bench_options([Path("m.tflite")], batch_sizes=[1, 8, 64], threads=[1, 2])
     report = run_benchmark(options)
     report.to_dict()  # what `--json` prints
 
@@ -10,7 +10,7 @@ load the model and to run the first inference; warm batch-1 latency (p50, p90, p
 std over `runs` calls after `warmup`), both through `Classifier.predict` and with the
 interpreter driven by hand (set_tensor, invoke, get_tensor on an input quantised once), so
 the wrapper's overhead is visible; throughput through `Classifier.predict` at several batch
-sizes; and peak RSS. With `data`, the accuracy too, scored by `evaluate()`, the function
+sizes; and peak RSS. With `accuracy`, the accuracy too, scored by `evaluate()`, the function
 `convert` scores with, so the figures can be compared with the sidecar's.
 
 Each setting is measured in a fresh child process (`python -m
@@ -29,7 +29,6 @@ the data set in memory.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -53,10 +52,15 @@ from ..errors import (
     UsageError,
 )
 from .accuracy import Accuracy, load_scorer, score_all
+from .defaults import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_RUNS,
+    DEFAULT_THREADS,
+    DEFAULT_WARMUP,
+    DEFAULT_XNNPACK,
+)
 
 SCHEMA_VERSION = 1
-DEFAULT_RUNS = 1000
-DEFAULT_WARMUP = 100
 # Classifier.predict hands the interpreter at most MAX_BATCH images per call; a larger batch
 # would be measured as several calls, and reported as if it were one.
 MAX_BATCH_SIZE = MAX_BATCH
@@ -78,7 +82,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class BenchOptions:
-    """What to measure; `bench_options()` builds one from command-line text.
+    """What to measure; `bench_options()` builds one from what the command line was given,
+    checked. The defaults are defaults.py's.
 
     Fields:
         models: `.tflite` files; None stands for the embedded default model.
@@ -88,52 +93,20 @@ class BenchOptions:
         threads: interpreter thread counts; each is a setting.
         backends: interpreter backends; None means every installed one.
         xnnpack: XNNPACK on (True) and/or off (False); each is a setting.
-        data: None, "mnist" (the 10,000 test images) or a folder of labelled images.
-        data_path: a local `mnist.npz` or folder of IDX files, for data="mnist".
+        accuracy: None, "mnist" (the 10,000 test images) or a folder of labelled images.
+        data: a local MNIST (`mnist.npz` or a folder of IDX files) for accuracy="mnist";
+            None: found as `edge-digits data` finds it.
     """
 
     models: tuple[Path | None, ...] = (None,)
     runs: int = DEFAULT_RUNS
     warmup: int = DEFAULT_WARMUP
-    batch_sizes: tuple[int, ...] = (1, 8, 64)
-    threads: tuple[int, ...] = (1,)
+    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
+    threads: tuple[int, ...] = DEFAULT_THREADS
     backends: tuple[str, ...] | None = None
-    xnnpack: tuple[bool, ...] = (True, False)
-    data: str | None = None
-    data_path: Path | None = None
-
-
-def parse_int_list(
-    text: str,
-    option: str,
-    *,
-    minimum: int = 1,
-    maximum: int,
-    example: str = "1,8,64",
-    why: str = "",
-) -> tuple[int, ...]:
-    """'1,8,64' -> (1, 8, 64): whole numbers separated by commas, repeats dropped, order kept.
-    `why` says in the error why `maximum` is the limit."""
-    items = [item.strip() for item in text.split(",")]
-    if not all(re.fullmatch(r"[0-9]+", item) and minimum <= int(item) <= maximum for item in items):
-        limit = f"{maximum} ({why})" if why else f"{maximum}"
-        raise UsageError(
-            f"{option} {text!r}: expected whole numbers from {minimum} to {limit} "
-            f"separated by commas, e.g. {example}"
-        )
-    return tuple(dict.fromkeys(int(item) for item in items))
-
-
-def parse_choices(text: str, option: str, allowed: Mapping[str, T]) -> tuple[T, ...]:
-    """'on,off' -> the allowed values named, in order; UsageError names what is allowed."""
-    names = [item.strip() for item in text.split(",")]
-    for name in names:
-        if name not in allowed:
-            raise UsageError(
-                f"{option}: unknown value {name!r}; allowed: {', '.join(allowed)} "
-                "(several separated by commas)"
-            )
-    return tuple(dict.fromkeys(allowed[name] for name in names))
+    xnnpack: tuple[bool, ...] = tuple(XNNPACK_CHOICES[name] for name in DEFAULT_XNNPACK)
+    accuracy: str | None = None
+    data: Path | None = None
 
 
 def bench_options(
@@ -141,33 +114,76 @@ def bench_options(
     *,
     runs: int = DEFAULT_RUNS,
     warmup: int = DEFAULT_WARMUP,
-    batch: str = "1,8,64",
-    threads: str = "1",
-    backends: str | None = None,
-    xnnpack: str = "on,off",
-    data: str | None = None,
-    data_path: Path | None = None,
+    batch_sizes: Sequence[int] | None = None,
+    threads: Sequence[int] | None = None,
+    backends: Sequence[str] | None = None,
+    xnnpack: Sequence[str] | None = None,
+    accuracy: str | None = None,
+    data: Path | None = None,
 ) -> BenchOptions:
-    """BenchOptions from command-line text; UsageError (exit 2) says what is allowed."""
+    """BenchOptions from the command line's values, checked; UsageError (exit 2) says what
+    is allowed. A list left None is the default (backends: every installed one); repeated
+    values count once, in the order first given. `data` alone means `accuracy="mnist"` on it.
+    """
     if runs < 1 or warmup < 0:
         raise UsageError(f"--runs must be 1 or more and --warmup 0 or more, got {runs}, {warmup}")
-    if data is not None and data != "mnist" and not Path(data).is_dir():
-        raise UsageError(f"--data {data!r}: expected 'mnist' or a folder of labelled images")
-    if data_path is not None and data != "mnist":
-        raise UsageError("--data-path is the MNIST file or folder for --data mnist")
+    if data is not None and accuracy is None:
+        accuracy = "mnist"
+    if accuracy is not None and accuracy != "mnist" and not Path(accuracy).is_dir():
+        raise UsageError(
+            f"--accuracy {accuracy!r}: expected 'mnist' or a folder of labelled images"
+        )
+    if data is not None and accuracy != "mnist":
+        raise UsageError(
+            f"--data is the MNIST that `--accuracy mnist` scores on; `--accuracy {accuracy}` "
+            "scores that folder's images"
+        )
     return BenchOptions(
         models=tuple(models) or (None,),
         runs=runs,
         warmup=warmup,
-        batch_sizes=parse_int_list(
-            batch, "--batch", maximum=MAX_BATCH_SIZE, why="the largest batch per interpreter call"
+        batch_sizes=_whole_numbers(
+            DEFAULT_BATCH_SIZES if batch_sizes is None else batch_sizes,
+            "--batch",
+            maximum=MAX_BATCH_SIZE,
+            why="the largest batch per interpreter call",
         ),
-        threads=parse_int_list(threads, "--threads", maximum=MAX_THREADS, example="1,2,4"),
-        backends=None if backends is None else parse_choices(backends, "--backend", _names()),
-        xnnpack=parse_choices(xnnpack, "--xnnpack", XNNPACK_CHOICES),
+        threads=_whole_numbers(
+            DEFAULT_THREADS if threads is None else threads, "--threads", maximum=MAX_THREADS
+        ),
+        backends=None if backends is None else _choices(backends, "--backend", _names()),
+        xnnpack=_choices(
+            DEFAULT_XNNPACK if xnnpack is None else xnnpack, "--xnnpack", XNNPACK_CHOICES
+        ),
+        accuracy=accuracy,
         data=data,
-        data_path=data_path,
     )
+
+
+def _whole_numbers(
+    values: Sequence[int], option: str, *, maximum: int, why: str = ""
+) -> tuple[int, ...]:
+    """Each value a whole number from 1 to `maximum` (`why` says why that is the limit)."""
+    if not values:
+        raise UsageError(f"{option}: give at least one value")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+            limit = f"{maximum} ({why})" if why else f"{maximum}"
+            raise UsageError(f"{option} {value!r}: expected a whole number from 1 to {limit}")
+    return tuple(dict.fromkeys(values))
+
+
+def _choices(values: Sequence[str], option: str, allowed: Mapping[str, T]) -> tuple[T, ...]:
+    """The allowed values named, in order; UsageError names what is allowed."""
+    if not values:
+        raise UsageError(f"{option}: give at least one value")
+    for name in values:
+        if name not in allowed:
+            raise UsageError(
+                f"{option}: unknown value {name!r}; allowed: {', '.join(allowed)} "
+                f"(repeat {option} for several)"
+            )
+    return tuple(dict.fromkeys(allowed[name] for name in values))
 
 
 def _names() -> dict[str, str]:
@@ -232,7 +248,7 @@ class SettingResult:
 
     @classmethod
     def from_worker(cls, record: Mapping[str, Any]) -> SettingResult:
-        """Rebuild a result from JSON: what `bench_worker` prints, or one of `results`."""
+        """Rebuild a result from JSON: what the worker prints, or one of `results`."""
         fields = dict(record)
         fields["latency_us"] = {
             name: LatencyStats(**stats) for name, stats in record["latency_us"].items()
@@ -267,7 +283,7 @@ class BenchReport:
                 "threads": list(options.threads),
                 "backends": sorted({result.backend for result in self.results}),
                 "xnnpack": list(options.xnnpack),
-                "data": options.data,
+                "data": options.accuracy,  # the key the README documents
             },
             "notes": list(self.notes),
             "results": [asdict(result) for result in self.results],
@@ -308,8 +324,9 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Be
 
     backends, notes = _select_backends(options.backends)
     models = [_check_model(model, backends[0]) for model in options.models]
-    # The data before measuring: a wrong --data-path fails now, not after minutes of work.
-    scorer = load_scorer(options.data, options.data_path) if options.data else None
+    # The data before measuring: a wrong --data or --accuracy folder fails now, not after
+    # minutes of work.
+    scorer = load_scorer(options.accuracy, options.data) if options.accuracy else None
     settings = _settings(models, backends, options, notes)
     if not settings:
         raise UsageError(f"nothing to measure with these options ({'; '.join(notes)})")
@@ -417,7 +434,7 @@ class BenchTimeoutError(ModelError):
 
 def worker_timeout(options: BenchOptions) -> float:
     """Seconds one worker may take: WORKER_START_S, then WORKER_S_PER_IMAGE for each image
-    it can classify (bench_worker: warm-up and timed batch-1 calls on both paths and the
+    it can classify (the worker: warm-up and timed batch-1 calls on both paths and the
     first inference; per batch size at most warmup + batch, then runs + 3 x batch)."""
     runs, warmup = options.runs, options.warmup
     images = 2 * (warmup + runs) + 1
@@ -441,7 +458,7 @@ _ERRORS: dict[int, type[EdgeDigitsError]] = {
 def _run_worker(
     setting: _Setting, options: BenchOptions, part_done: Callable[[float], None]
 ) -> dict[str, Any]:
-    """Measure `setting` in a fresh `bench_worker` process; its progress lines move the bar."""
+    """Measure `setting` in a fresh worker process; its progress lines move the bar."""
     spec = {
         "model": str(setting.model.path),
         "precision": setting.model.precision,

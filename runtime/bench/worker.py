@@ -1,11 +1,11 @@
-"""One `edge-digits bench` setting, measured in this fresh process (bench.py says why).
+"""One `edge-digits bench` setting, measured in this fresh process (runner.py says why).
 
     python -m edge_digits.runtime.bench.worker '{"model": "m.tflite", "backend": "litert",
         "precision": "int8", "xnnpack": true, "threads": 1, "runs": 1000, "warmup": 100,
         "batch_sizes": [1, 8, 64]}'
 
 Prints JSON lines on stdout: `{"progress": [done, steps]}` while it works, then
-`{"result": {...}}` (the fields of `bench.SettingResult`) or `{"error": "...",
+`{"result": {...}}` (the fields of `runner.SettingResult`) or `{"error": "...",
 "exit_code": n}`. The order of the steps matters: peak RSS is read after the Classifier has
 run every batch size and before the hand-driven interpreter is built, so it is the memory
 of a program that imports edge-digits and classifies, and nothing of the benchmark's own.

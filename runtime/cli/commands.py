@@ -13,12 +13,17 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from ..bench.defaults import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_RUNS,
+    DEFAULT_WARMUP,
+    DEFAULT_XNNPACK,
+)
 from ..errors import (
     EdgeDigitsError,
     EdgeDigitsWarning,
@@ -441,22 +446,28 @@ def info(ctx: typer.Context, model: ModelOption = None, as_json: JsonOption = Fa
 def bench(
     ctx: typer.Context,
     model: ModelsOption = None,
-    runs: Annotated[int, typer.Option(min=1, help="Timed batch-1 calls per setting.")] = 1000,
-    warmup: Annotated[int, typer.Option(min=0, help="Untimed calls before timing.")] = 100,
+    runs: Annotated[
+        int, typer.Option(min=1, help="Timed batch-1 calls per setting.")
+    ] = DEFAULT_RUNS,
+    warmup: Annotated[
+        int, typer.Option(min=0, help="Untimed calls before timing.")
+    ] = DEFAULT_WARMUP,
     batch: Annotated[
         list[int] | None,
         typer.Option(
             min=1,
             max=MAX_BATCH,
             help=f"Batch size for throughput (at most {MAX_BATCH}).{REPEAT}",
-            show_default="1, 8, 64",
+            show_default=", ".join(str(size) for size in DEFAULT_BATCH_SIZES),
         ),
     ] = None,
     threads: ThreadsListOption = None,
     backend: BackendsOption = None,
     xnnpack: Annotated[
         list[Xnnpack] | None,
-        typer.Option(help="The XNNPACK delegate." + REPEAT, show_default="on, off"),
+        typer.Option(
+            help="The XNNPACK delegate." + REPEAT, show_default=", ".join(DEFAULT_XNNPACK)
+        ),
     ] = None,
     accuracy: Annotated[
         str | None,
@@ -486,9 +497,10 @@ def bench(
         markdown, more = deprecated.bench_markdown(out_dir)
         _warn(old_spellings + more)
         options = bench_options(
-            models, runs=runs, warmup=warmup, batch=_commas(batch or [1, 8, 64]),
-            threads=_commas(threads or [1]), backends=_commas(backend) if backend else None,
-            xnnpack=_commas(xnnpack or list(Xnnpack)), data=accuracy, data_path=data,
+            models, runs=runs, warmup=warmup, batch_sizes=batch, threads=threads,
+            backends=None if backend is None else [choice.value for choice in backend],
+            xnnpack=None if xnnpack is None else [choice.value for choice in xnnpack],
+            accuracy=accuracy, data=data,
         )  # fmt: skip
         if markdown is not None:
             check_appendable(markdown)
@@ -505,11 +517,6 @@ def bench(
         err.print(f"note: {note}")
     if markdown is not None:
         err.print(f"appended to {markdown}")
-
-
-def _commas(values: list[Any]) -> str:
-    """Repeated option values as the comma list `bench_options` reads."""
-    return ",".join(str(value.value if isinstance(value, Enum) else value) for value in values)
 
 
 @contextmanager

@@ -7,7 +7,7 @@ new spelling; the functions here translate them and return those lines, the comm
     bench --threads 1,2              --threads 1 --threads 2 (also --batch, --backend, --xnnpack)
     bench --data mnist|FOLDER        --accuracy mnist|FOLDER
     bench --data-path PATH           --data PATH
-    bench --out FILE.md              --out FOLDER (bench.md in it)
+    bench --out FILE                 --out FOLDER (bench.md in it)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import OutputError, UsageError
+from ..errors import UsageError
 
 # Options that took comma-separated lists, by command; now they are repeated instead.
 COMMA_LISTS = {"bench": ("--batch", "--threads", "--backend", "--xnnpack")}
@@ -86,14 +86,12 @@ def _local_mnist(path: Path) -> bool:
 def bench_accuracy(
     accuracy: str | None, data: Path | None, data_path: Path | None
 ) -> tuple[str | None, Path | None, list[str]]:
-    """bench's (--accuracy, --data) from what was given, old spellings translated, checked.
+    """bench's (--accuracy, --data) with the old spellings translated, and their warnings;
+    `bench_options()` (bench/runner.py) checks what they mean.
 
-    --accuracy is `mnist` (the test set, from --data or found as `data` finds it) or a folder
-    of labelled images. --data is a local MNIST, as in every command; given alone, it means
-    `--accuracy mnist` on it. The old `--data` was the accuracy source: a value of `mnist`, or
-    a folder without IDX files, keeps that meaning, with a warning. An npz file, an IDX folder
-    or a path that does not exist is the new --data (a missing one fails as MNIST does,
-    exit 4). The old `--data-path` is the new `--data`."""
+    The old `--data` was the accuracy source: a value of `mnist`, or a folder without IDX
+    files, keeps that meaning, with a warning. An npz file, an IDX folder or a path that does
+    not exist is the new --data, a local MNIST. The old `--data-path` is the new `--data`."""
     warnings = []
     if data is not None and not _local_mnist(data) and (str(data) == "mnist" or data.is_dir()):
         warnings.append(
@@ -112,30 +110,19 @@ def bench_accuracy(
         if data is not None:
             raise UsageError(f"--data given twice (also as the old `--data-path {data_path}`)")
         data = data_path
-    if data is not None and accuracy is None:
-        accuracy = "mnist"
-    if accuracy is not None and accuracy != "mnist" and not Path(accuracy).is_dir():
-        raise UsageError(
-            f"--accuracy {accuracy!r}: expected 'mnist' or a folder of labelled images"
-        )
-    if data is not None and accuracy != "mnist":
-        raise UsageError(
-            f"--data is the MNIST that `--accuracy mnist` scores on; `--accuracy {accuracy}` "
-            "scores that folder's images"
-        )
     return accuracy, data, warnings
 
 
 def bench_markdown(out: Path | None) -> tuple[Path | None, list[str]]:
-    """The Markdown file `bench --out` appends to: FOLDER/bench.md; the old `--out FILE.md`
-    (a name ending in .md that is not a folder) is that file, with a warning."""
+    """The Markdown file `bench --out` appends to, and the warning an old spelling costs.
+
+    An existing folder, or a path that does not exist and has no suffix (`runs/bench`), is
+    the new `--out FOLDER`: FOLDER/bench.md. An existing file, or a path that does not exist
+    and has a suffix (`notes.txt`, `results.md`), is the old `--out FILE`: that file, with a
+    warning."""
     if out is None:
         return None, []
-    if out.suffix.lower() != ".md" or out.is_dir():
-        if out.exists() and not out.is_dir():
-            raise OutputError(
-                f"{out}: not a folder; --out is the folder to write {BENCH_MARKDOWN} in"
-            )
+    if out.is_dir() or (not out.exists() and not out.suffix):
         return out / BENCH_MARKDOWN, []
     new = out.parent / BENCH_MARKDOWN
     warning = deprecation(

@@ -24,6 +24,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ..bench.defaults import DEFAULT_THREADS
+
 # -- closed choices --------------------------------------------------------------------------
 
 
@@ -114,19 +116,24 @@ ThreadsOption = Annotated[
     int | None,
     typer.Option("--threads", min=1, help=HELP["--threads"], show_default="the backend's"),
 ]
-ThreadsListOption = Annotated[
+ThreadsListOption = Annotated[  # bench's
     list[int] | None,
     typer.Option(
-        "--threads", min=1, max=MAX_THREADS, help=HELP["--threads"] + REPEAT, show_default="1"
+        "--threads",
+        min=1,
+        max=MAX_THREADS,
+        help=HELP["--threads"] + REPEAT,
+        show_default=", ".join(str(threads) for threads in DEFAULT_THREADS),
     ),
 ]
 BackendOption = Annotated[
     Backend | None,
     typer.Option("--backend", help=HELP["--backend"], show_default="the first installed"),
 ]
-BackendsOption = Annotated[
+BENCH_BACKEND_HELP = "A TFLite interpreter to measure ($EDGE_DIGITS_BACKEND is not read)."
+BackendsOption = Annotated[  # bench's
     list[Backend] | None,
-    typer.Option("--backend", help=HELP["--backend"] + REPEAT, show_default="every installed one"),
+    typer.Option("--backend", help=BENCH_BACKEND_HELP + REPEAT, show_default="every installed one"),
 ]
 MaxPixelsOption = Annotated[
     int | None, typer.Option("--max-pixels", min=1, help=HELP["--max-pixels"])

@@ -134,8 +134,6 @@ def _classify_chunk(
         waiting, classifier.classify_inputs(inputs, top_k), strict=True
     ):
         outcomes[position] = FileResult(path=outcomes[position].path, prediction=prediction)
-        if position in traces and prediction.label is not None:
-            traces[position][1].answer = str(prediction.label)
     if debug_dir is not None:
         from .debug import write_debug
 

@@ -9,7 +9,7 @@ After the same analysis as a single digit (`photo.analyse`), the ink blobs are g
    horizontally by half the narrower one (a broken stroke, the bar of a 5, a 7's crossbar);
 3. touching digits: a group wide enough to be several digits is also offered cut into 2,
    3... pieces at the columns with the least ink near where equal-width digits would meet;
-   the recogniser chooses the reading (`Classifier.read_number`);
+   the recogniser chooses the reading (`read_number`, below);
 4. dots, commas and specks (shorter than a third of the row) are dropped.
 
 Each digit is then cropped like a single digit (`photo.crop_blobs`), and `read_number` has
@@ -31,6 +31,7 @@ import numpy as np
 from .photo import Analysed, Blob, Found, analyse, crop_blobs, union_box
 from .preprocess import as_gray, model_input
 from .sidecar import PreprocessSettings
+from .trace import Box
 
 if TYPE_CHECKING:
     from .trace import Trace
@@ -52,7 +53,7 @@ class DigitReading:
 
     label: int
     score: float
-    box: tuple[int, int, int, int]
+    box: Box
     inputs: np.ndarray | None = field(default=None, repr=False, compare=False)  # what the model saw
 
 
@@ -151,7 +152,7 @@ def _cuts(columns: np.ndarray, count: int) -> list[int]:
 def _readings(analysed: Analysed, group: list[Blob], height: int) -> list[list[Found]]:
     """The ways to read one ink group: as one digit (unless far too wide for one), and, when
     it is wide enough to be touching digits, as 2, 3... digits cut at the emptiest columns.
-    The recogniser picks (`Classifier.read_number`)."""
+    The recogniser picks (`read_number`)."""
     x, y, w, h = union_box(group)
     whole = crop_blobs(analysed, group) if w <= WIDEST * height else None
     readings = [[whole]] if whole is not None else []
@@ -194,9 +195,6 @@ def find_number(gray: np.ndarray, trace: Trace | None = None) -> list[list[list[
     return rows
 
 
-Box = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
-
-
 def preprocess_number(
     gray: np.ndarray, settings: PreprocessSettings | None = None, trace: Trace | None = None
 ) -> list[list[list[list[tuple[np.ndarray, Box]]]]]:
@@ -230,7 +228,7 @@ def read_number(
     Where an ink group may be touching digits, each way of reading it is classified and
     the one whose digits are surest (geometric mean of their scores, less SPLIT_COST per
     extra digit) is kept: a digit read confidently whole is never cut. `trace` records the
-    preprocessing, the digits kept (boxes and inputs) and the answer."""
+    preprocessing and the digits kept (boxes and inputs)."""
     rows = preprocess_number(gray, settings, trace=trace)
     digits_in = [digit for row in rows for group in row for reading in group for digit in reading]
     scores = iter(predict(np.stack([x for x, _ in digits_in])) if digits_in else ())
@@ -255,8 +253,7 @@ def read_number(
         lines.append("".join(line))
     number = NumberReading(text="".join(lines), lines=tuple(lines), digits=tuple(digits))
     if trace is not None:
-        trace.offered = len(digits_in)
         trace.boxes = [digit.box for digit in digits]
         trace.inputs = [digit.inputs for digit in digits if digit.inputs is not None]
-        trace.answer, trace.reason = number.text or None, number.reason
+        trace.reason = number.reason
     return number

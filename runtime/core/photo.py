@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from .trace import Box
+
 if TYPE_CHECKING:
     from .trace import Trace
 
@@ -48,7 +50,7 @@ class Found:
     """A digit located in a picture: its ink strength (float32 [0, 1]) cropped to its box."""
 
     crop: np.ndarray
-    box: tuple[int, int, int, int]  # x, y, width, height in the original picture
+    box: Box  # in the original picture
 
 
 def reduce(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
@@ -223,7 +225,7 @@ def _stats(
     return stats
 
 
-def union_box(blobs: list[Blob]) -> tuple[int, int, int, int]:
+def union_box(blobs: list[Blob]) -> Box:
     x0, y0 = min(b.x for b in blobs), min(b.y for b in blobs)
     x1, y1 = max(b.x + b.w for b in blobs), max(b.y + b.h for b in blobs)
     return x0, y0, x1 - x0, y1 - y0

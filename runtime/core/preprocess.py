@@ -7,7 +7,7 @@ Step by step (each step is one small function, all deterministic):
    images are scaled, not clipped). Coloured ink stays dark (see ``pil_to_gray``).
 2. ``photo.find_digit``: find the digit in the picture: polarity, illumination flattening,
    thresholding and speck removal, choosing the dominant ink region, stroke-width
-   normalisation (see ``runtime/photo.py``).
+   normalisation (see ``core/photo.py``).
 3. ``fit_box``: resize so the longer side is ``box`` pixels (20), keeping the aspect ratio.
 4. ``center_by_mass``: paste into ``size`` x ``size`` (28) with the centre of mass at the centre.
 5. ``scale_pixels``: float32, exactly as the training data (``settings.scale``).

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-Box = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
+# A rectangle in pixels: x, y (top left), width, height. The one definition: photo, number and
+# the camera (live/watch.py) import it.
+Box = tuple[int, int, int, int]
 
 
 @dataclass
@@ -38,10 +40,7 @@ class Trace:
             the digits of the reading chosen.
         inputs: the model input(s) produced, one per box, float32 (size, size); empty when
             the mark found was refused (too flat, too small) or nothing was found.
-        offered: how many inputs the model was given for a number (every way to read each
-            ink group), of which `inputs` are the ones chosen.
         reason: why there is no answer (NoDigit's reason, "no digits found").
-        answer: the answer given: a digit, or a number's text.
     """
 
     gray: np.ndarray | None = None
@@ -53,6 +52,4 @@ class Trace:
     set_aside: list[int] = field(default_factory=list)
     boxes: list[Box] = field(default_factory=list)
     inputs: list[np.ndarray] = field(default_factory=list)
-    offered: int = 0
     reason: str | None = None
-    answer: str | None = None

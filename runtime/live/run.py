@@ -2,8 +2,8 @@
 
     summary = run_camera(LiveOptions(source="clip.avi"), report=print_summary)
 
-The parts live elsewhere (frames.py: sources; camera.py: reading frames; sinks.py and
-serve.py: outputs); this module only puts them together and ends the run cleanly on the end
+The parts live elsewhere (sources.py: sources; watch.py: reading frames; sinks.py and
+web.py: outputs); this module only puts them together and ends the run cleanly on the end
 of a video, on `q` in the window, on Ctrl-C and on SIGTERM (systemd or docker stopping a
 service), always releasing the camera and the port.
 """
@@ -31,8 +31,8 @@ class LiveOptions:
     """Everything `edge-digits camera` takes.
 
     Fields:
-        source: camera index, "picamera", video file, stream URL or folder (see frames.py).
-        reading: region, --number, stabilisation (camera.CameraOptions).
+        source: camera index, "picamera", video file, stream URL or folder (see sources.py).
+        reading: region, --number, stabilisation (watch.CameraOptions).
         classifier: model, threads, backend, pixel limit.
         width, height: the frame size asked of a camera.
         max_fps: the most frames read per second; None: as fast as they come.

@@ -1,6 +1,6 @@
 """Where `edge-digits camera` sends its results: JSON lines, a window, an annotated picture.
 
-The web page lives in `serve.py`; all sinks share `annotate`, so the window and the page
+The web page lives in `web.py`; all sinks share `annotate`, so the window and the page
 show the same thing.
 """
 

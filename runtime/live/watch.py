@@ -6,7 +6,7 @@
         for result in classify_frames(source, Classifier(), CameraOptions()):
             result.value, result.score, result.milliseconds
 
-Capture (`frames.py`), classification (here) and output (`sinks.py`, `serve.py`) are
+Capture (`sources.py`), classification (here) and output (`sinks.py`, `web.py`) are
 separate parts, so files, the window and the web page share the same code.
 """
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from ..core.classifier import Classifier
 from ..core.number import NumberReading
+from ..core.trace import Box
 from ..errors import UsageError
 from .sources import Frame
 
@@ -30,7 +31,6 @@ ROI_FRACTION = 0.6  # the default region: a centred square this fraction of the 
 FPS_WINDOW = 30  # frames over which the reported frame rate is averaged
 P95_WINDOW = 10_000  # the summary's p95 is over at most this many of the latest frames
 
-Box = tuple[int, int, int, int]  # x, y, width, height
 Value = int | str | None  # a digit, the text of a number, or None: nothing read
 
 
