@@ -32,7 +32,7 @@ $(VENV_LEGACY)/.installed: pyproject.toml
 demo: install
 	$(BIN)/edge-digits data
 	$(BIN)/edge-digits train --arch edge --epochs 2 --out $(DEMO)
-	$(BIN)/edge-digits convert $(DEMO)/model.keras --precision float32 --precision int8 --out $(DEMO)
+	$(BIN)/edge-digits convert --model $(DEMO)/model.keras --precision float32 --precision int8 --out $(DEMO)
 	$(BIN)/edge-digits classify examples/ --model $(DEMO)/model_int8.tflite
 	$(BIN)/edge-digits camera --source examples/camera_7_2_1.avi --model $(DEMO)/model_int8.tflite
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_digits.runtime.classifier import default_model_path
-from edge_digits.runtime.data import Mnist, load_mnist
-from edge_digits.runtime.fileio import sha256_file
+from edge_digits.runtime.core.classifier import default_model_path
+from edge_digits.runtime.files.atomic import sha256_file
+from edge_digits.runtime.files.mnist import Mnist, load_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_RUNS = ROOT / "runs" / "bench"

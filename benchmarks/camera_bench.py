@@ -28,8 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from edge_digits.runtime import Classifier, ClassifierOptions
-from edge_digits.runtime.camera import CameraOptions, Stabiliser, read_frame, watch
-from edge_digits.runtime.frames import Frame, open_source
+from edge_digits.runtime.live.sources import Frame, open_source
+from edge_digits.runtime.live.watch import CameraOptions, Stabiliser, read_frame, watch
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent

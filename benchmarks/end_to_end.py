@@ -13,7 +13,7 @@ Folder: the 10,000 MNIST test digits written as 28x28 PNG files into a temporary
   and a careful Keras user's way: decode every file, then one batched ``model.predict``.
 
 Camera: 640x480 BGR frames of MNIST test digits drawn dark on a lit page (``synthetic.scene``),
-through ``camera.classify_frames`` (frames/s,
+through ``live.watch.classify_frames`` (frames/s,
 p50 ms per frame, accuracy).
 
     .venv/bin/python benchmarks/end_to_end.py [--quick] [--out benchmarks/results]
@@ -38,9 +38,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_models import DEFAULT_KERAS
 from edge_digits.runtime import Classifier
-from edge_digits.runtime.camera import CameraOptions, classify_frames
-from edge_digits.runtime.data import Mnist, load_mnist
-from edge_digits.runtime.files import classify_paths
+from edge_digits.runtime.core.batch import classify_paths
+from edge_digits.runtime.files.mnist import Mnist, load_mnist
+from edge_digits.runtime.live.watch import CameraOptions, classify_frames
 from environment import RESULTS, header, python_command, write_result
 from synthetic import scene
 
@@ -169,7 +169,7 @@ def seeds_folder(
 def camera_frames(mnist: Mnist, count: int) -> tuple[list[Any], list[int]]:
     """640x480 BGR frames of test digits drawn dark, 150 px tall, on a lit page, a few
     pixels off centre (`synthetic.scene`, the frames the camera tests and camera_bench use)."""
-    from edge_digits.runtime.frames import Frame
+    from edge_digits.runtime.live.sources import Frame
 
     rng = np.random.default_rng(0)
     frames = []
@@ -181,7 +181,7 @@ def camera_frames(mnist: Mnist, count: int) -> tuple[list[Any], list[int]]:
 
 
 def camera(mnist: Mnist, count: int) -> dict[str, Any]:
-    """Frames per second through camera.classify_frames."""
+    """Frames per second through live.watch.classify_frames."""
     frames, truth = camera_frames(mnist, count)
     classifier = Classifier()
     list(classify_frames(frames[:10], classifier, CameraOptions()))  # warm-up
@@ -190,7 +190,7 @@ def camera(mnist: Mnist, count: int) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     values = [r.value if isinstance(r.value, int) else None for r in results]
     return {
-        "how": "camera.classify_frames over 640x480 BGR frames (default region of interest)",
+        "how": "watch.classify_frames over 640x480 BGR frames (default region of interest)",
         "frames": count,
         "frames_per_s": count / seconds,
         "ms_per_frame_p50": statistics.median(r.milliseconds for r in results),

@@ -1,8 +1,8 @@
 """What every result file records: the machine, the package versions, the git commit, and
 timing helpers shared by the suite (percentiles, interleaved rounds).
 
-The machine, versions and commit come from `edge_digits.runtime.bench_report` and the
-percentiles from `edge_digits.runtime.bench.latency_stats`: the suite and `edge-digits
+The machine, versions and commit come from `edge_digits.runtime.bench.machine` and the
+percentiles from `edge_digits.runtime.bench.runner.latency_stats`: the suite and `edge-digits
 bench` describe a machine, and define a p50, the same way. (The runtime never imports
 from here.)
 """
@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from edge_digits.runtime.backend import installed_version
-from edge_digits.runtime.bench import latency_stats
-from edge_digits.runtime.bench_report import git_commit as source_commit
-from edge_digits.runtime.bench_report import host, now
+from edge_digits.runtime.bench.machine import git_commit as source_commit
+from edge_digits.runtime.bench.machine import host, now
+from edge_digits.runtime.bench.runner import latency_stats
+from edge_digits.runtime.core.interpreter import installed_version
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 from edge_digits.runtime import Classifier, ClassifierOptions
-from edge_digits.runtime.bench import latency_stats
-from edge_digits.runtime.bench_worker import quantize_input
+from edge_digits.runtime.bench.runner import latency_stats
+from edge_digits.runtime.bench.worker import quantize_input
 
 
 def percentiles(times: list[float]) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """Parity: Keras vs TFLite float32, float16 and int8, every model scored by one function.
 
 For the default model and each seed architecture (see bench_models.py), the Keras model and
-each `.tflite` file are scored by `edge_digits.runtime.evaluate.evaluate` on the same 10,000
+each `.tflite` file are scored by `edge_digits.runtime.core.evaluate.evaluate` on the same 10,000
 MNIST test images, prepared the same way: accuracy, top-1 agreement with Keras, the largest
 and the mean absolute difference of the ten probabilities against Keras, file size, and the
 batch-1 p50 latency on one thread (Keras: `model(x)`, its fastest per-image call; TFLite:
@@ -24,9 +24,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_models import BenchModel, bench_models
 from edge_digits.runtime import Classifier, ClassifierOptions
-from edge_digits.runtime.data import Mnist, load_mnist
-from edge_digits.runtime.evaluate import Evaluation, agreement, evaluate, score_difference
-from edge_digits.runtime.preprocess import scale_pixels
+from edge_digits.runtime.core.evaluate import Evaluation, agreement, evaluate, score_difference
+from edge_digits.runtime.core.preprocess import scale_pixels
+from edge_digits.runtime.files.mnist import Mnist, load_mnist
 from environment import RESULTS, header, interleaved, python_command, relative, write_result
 
 THREADS = 1  # every contender on one thread: the fairest basis on a shared 2-core machine

@@ -39,7 +39,7 @@ def make_files(folder: Path, count: int) -> None:
     from io import BytesIO
 
     import synthetic
-    from edge_digits.runtime.data import load_mnist
+    from edge_digits.runtime.files.mnist import load_mnist
     from PIL import Image
 
     mnist = load_mnist(keras_url=None)
@@ -92,7 +92,7 @@ def peak_rss_mib() -> float:
 
 def soak(folder: Path) -> dict:
     from edge_digits.runtime import Classifier
-    from edge_digits.runtime.files import classify_paths
+    from edge_digits.runtime.core.batch import classify_paths
 
     classifier = Classifier()
     rows, block = [], {"errors": 0, "right": 0, "digits": 0, "no_digit": 0}

@@ -209,7 +209,7 @@ def _parity(record: Record) -> list[str]:
     return [
         "## Parity: Keras vs TFLite float32, float16, int8",
         "",
-        f"Every model scored by `edge_digits.runtime.evaluate.evaluate` on {images:,} MNIST test "
+        f"Every model scored by `edge_digits.runtime.core.evaluate.evaluate` on {images:,} MNIST test "
         f"images; abs Δp: the absolute difference of the ten probabilities against Keras. "
         f"Seed models trained {'/'.join(map(str, epochs)) or '?'} epoch(s) into runs/bench/; "
         f"the default model is the shipped one's Keras source. {record['latency_note']}.",

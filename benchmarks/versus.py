@@ -27,9 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_models import BENCH_RUNS, BenchModel, default_model
 from edge_digits.runtime import Classifier, ClassifierOptions
-from edge_digits.runtime.backend import make_interpreter
-from edge_digits.runtime.data import Mnist, load_mnist
-from edge_digits.runtime.evaluate import agreement, evaluate, score_difference
+from edge_digits.runtime.core.evaluate import agreement, evaluate, score_difference
+from edge_digits.runtime.core.interpreter import make_interpreter
+from edge_digits.runtime.files.mnist import Mnist, load_mnist
 from environment import RESULTS, header, interleaved, python_command, relative, write_result
 from parity import THREADS, keras_scorer, load_keras, single_thread_tensorflow, test_image
 

@@ -5,6 +5,10 @@ For every precision asked for, `convert` writes ``<stem>_<precision>.tflite`` an
 the 10k MNIST test images with the same `evaluate` that scores the Keras model. The
 accuracies and the top-1 agreement with Keras go into the sidecar; then the pair is published
 under its final names together (`atomic_pair`), so a model never sits beside another's sidecar.
+
+convert never imports train (docs/ARCHITECTURE.md): a run folder's `report.html` shows the
+sidecars written here once the caller asks train for it (`train.report.refresh_report`, as
+the CLI's `convert` command and `make default-model` do).
 """
 
 from __future__ import annotations
@@ -22,20 +26,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 from edge_digits.runtime import __version__
-from edge_digits.runtime.backend import make_interpreter, resolve_backend
-from edge_digits.runtime.classifier import Classifier, ClassifierOptions
-from edge_digits.runtime.data import Mnist, load_mnist
+from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions
+from edge_digits.runtime.core.evaluate import agreement, evaluate
+from edge_digits.runtime.core.interpreter import make_interpreter, resolve_backend
+from edge_digits.runtime.core.preprocess import scale_pixels
+from edge_digits.runtime.core.sidecar import PreprocessSettings, Quantization, Sidecar, sidecar_path
 from edge_digits.runtime.errors import ModelError, UsageError
-from edge_digits.runtime.evaluate import agreement, evaluate
-from edge_digits.runtime.fileio import (
+from edge_digits.runtime.files.atomic import (
     atomic_pair,
     ensure_output_dir,
     sha256_bytes,
     sha256_file,
 )
-from edge_digits.runtime.native import capture_stderr
-from edge_digits.runtime.preprocess import scale_pixels
-from edge_digits.runtime.sidecar import PreprocessSettings, Quantization, Sidecar, sidecar_path
+from edge_digits.runtime.files.mnist import Mnist, load_mnist
+from edge_digits.runtime.native.stderr import capture_stderr
 
 PRECISIONS = ("float32", "float16", "int8")
 Echo = Callable[[str], None]
@@ -197,10 +201,6 @@ def convert(
             sidecar_tmp.write_text(replace(sidecar, accuracy=accuracy).to_json(), encoding="utf-8")
         rows.append(Converted(precision, target, len(content), score.accuracy, agree))
         echo(f"{precision}: {score.accuracy:.2%}, agreement with Keras {agree:.2%}")
-    if (Path(out) / "run.json").exists():  # a run folder: show the conversion in its report
-        from edge_digits.train.report import write_report
-
-        write_report(Path(out))
     return ConversionReport(keras=keras_row, models=rows, test_images=reference.count)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from edge_digits.runtime import Classifier
-from edge_digits.runtime.data import load_mnist
+from edge_digits.runtime.files.mnist import load_mnist
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent

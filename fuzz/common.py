@@ -65,7 +65,7 @@ def image_seeds() -> dict[str, bytes]:
 
 def model_seeds() -> dict[str, bytes]:
     """The shipped int8 model, and small float models from tests/tflite_builder.py."""
-    from edge_digits.runtime.classifier import default_model_path
+    from edge_digits.runtime.core.classifier import default_model_path
     from tflite_builder import dense_model
 
     return {

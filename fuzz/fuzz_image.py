@@ -23,13 +23,9 @@ with atheris.instrument_imports():
     from PIL import Image
 
     Image.init()  # import every format plugin now, so that they are instrumented too
+    from edge_digits.runtime.core.number import preprocess_number
+    from edge_digits.runtime.core.preprocess import NoDigit, load_gray, preprocess_gray
     from edge_digits.runtime.errors import EdgeDigitsWarning, InputError
-    from edge_digits.runtime.preprocess import (
-        NoDigit,
-        load_gray,
-        preprocess_gray,
-        preprocess_number,
-    )
 
 from common import fuzz, image_seeds
 

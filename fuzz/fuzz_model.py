@@ -2,7 +2,7 @@
 
 Every input must give a working classifier whose scores are finite probabilities, or a
 ModelError naming the file. Any other exception, or a crash (tflite-runtime 2.14 does not
-verify flatbuffers: `runtime/flatbuffer.py` must refuse what would crash it), is a bug.
+verify flatbuffers: `runtime/core/flatbuffer.py` must refuse what would crash it), is a bug.
 The interpreter is native and not instrumented; the checks in front of it are.
 
     .venv/bin/python fuzz/fuzz_model.py -max_total_time=60
@@ -21,8 +21,8 @@ import atheris
 import numpy as np
 
 with atheris.instrument_imports():
-    from edge_digits.runtime import backend
-    from edge_digits.runtime.classifier import Classifier, ClassifierOptions
+    from edge_digits.runtime.core import interpreter as backend
+    from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions
     from edge_digits.runtime.errors import EdgeDigitsWarning, ModelError
 
 from common import fuzz, model_seeds

@@ -99,7 +99,7 @@ git ls-files -z --cached --others --exclude-standard \
 import sys
 from pathlib import Path
 
-from edge_digits.runtime.data import load_mnist
+from edge_digits.runtime.files.mnist import load_mnist
 from PIL import Image
 
 folder, count = Path(sys.argv[1]), int(sys.argv[2])

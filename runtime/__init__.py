@@ -12,13 +12,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .classifier import Classifier, ClassifierOptions, Prediction
+    from .core.classifier import Classifier, ClassifierOptions, Prediction
     from .errors import EdgeDigitsError
 
 _LAZY = {
-    "Classifier": ".classifier",
-    "ClassifierOptions": ".classifier",
-    "Prediction": ".classifier",
+    "Classifier": ".core.classifier",
+    "ClassifierOptions": ".core.classifier",
+    "Prediction": ".core.classifier",
     "EdgeDigitsError": ".errors",
 }
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from edge_digits.runtime.cli import run
-from edge_digits.runtime.data import Mnist, load_mnist
+from edge_digits.runtime.files.mnist import Mnist, load_mnist
 from PIL import Image
 
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
@@ -127,4 +127,7 @@ def tiny_run(mnist: Mnist, tmp_path_factory: pytest.TempPathFactory) -> dict[str
         result.model_path, ["float32", "float16", "int8"], out=out, calibration=100, mnist=mnist,
         echo=lambda line: None,
     )  # fmt: skip
+    from edge_digits.train.report import refresh_report  # as the CLI's convert does
+
+    refresh_report(out)
     return {"out": out, "train": result, "report": report}

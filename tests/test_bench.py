@@ -15,8 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_digits.runtime.backend import BACKENDS, available_backends, make_interpreter
-from edge_digits.runtime.bench import (
+from edge_digits.runtime.bench.accuracy import Accuracy, labelled_files
+from edge_digits.runtime.bench.report import (
+    append_markdown,
+    check_appendable,
+    markdown_section,
+    rich_tables,
+    table_rows,
+)
+from edge_digits.runtime.bench.runner import (
     MAX_BATCH_SIZE,
     BenchOptions,
     BenchReport,
@@ -25,29 +32,20 @@ from edge_digits.runtime.bench import (
     Throughput,
     bench_options,
     latency_stats,
-    parse_choices,
-    parse_int_list,
     run_benchmark,
     worker_timeout,
 )
-from edge_digits.runtime.bench_accuracy import Accuracy, labelled_files
-from edge_digits.runtime.bench_report import (
-    append_markdown,
-    check_appendable,
-    markdown_section,
-    rich_tables,
-    table_rows,
-)
-from edge_digits.runtime.bench_worker import main as worker_main
-from edge_digits.runtime.bench_worker import quantize_input, round_sizes
-from edge_digits.runtime.classifier import MAX_BATCH, Classifier, ClassifierOptions
+from edge_digits.runtime.bench.worker import main as worker_main
+from edge_digits.runtime.bench.worker import quantize_input, round_sizes
+from edge_digits.runtime.core.classifier import MAX_BATCH, Classifier, ClassifierOptions
+from edge_digits.runtime.core.interpreter import BACKENDS, available_backends, make_interpreter
 from edge_digits.runtime.errors import DataError, OutputError, UsageError
 from PIL import Image
 from rich.console import Console
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-QUICK = ["--runs", "12", "--warmup", "2", "--batch", "1,3", "--xnnpack", "on"]
+QUICK = ["--runs", "12", "--warmup", "2", "--batch", "1", "--batch", "3", "--xnnpack", "on"]
 
 # Every field `bench --json` prints, as documented in the README.
 TOP_FIELDS = {"schema", "when", "machine", "settings", "notes", "results"}
@@ -91,7 +89,7 @@ def report(**changes) -> BenchReport:
     fields = {
         "when": "2026-11-21T08:00:00+00:00",
         "machine": machine,
-        "options": BenchOptions(batch_sizes=(1, 8), data="mnist"),
+        "options": BenchOptions(batch_sizes=(1, 8), accuracy="mnist"),
         "results": (result,),
         "notes": ("tflite-runtime: not installed here; skipped",),
     }
@@ -127,46 +125,61 @@ def test_runs_are_split_into_rounds_that_add_up():
 
 
 @pytest.mark.pi
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [("1,8,64", (1, 8, 64)), (" 8, 1 ,8", (8, 1)), ("4", (4,)), ("1024", (1024,))],
-)
-def test_int_lists_parse(text, expected):
-    assert parse_int_list(text, "--batch", maximum=1024) == expected
-
-
-@pytest.mark.pi
-@pytest.mark.parametrize("text", ["1,x", "", "1,,2", "0", "-1", "1.5", "2048", "1;8"])
-def test_bad_int_lists_say_what_is_allowed(text):
-    with pytest.raises(UsageError, match=r"--batch .*whole numbers from 1 to 1024.*e\.g\. 1,8,64"):
-        parse_int_list(text, "--batch", maximum=1024)
-
-
-@pytest.mark.pi
-def test_choices_parse_and_unknown_ones_list_what_is_allowed():
-    assert parse_choices("off,on,off", "--xnnpack", {"on": True, "off": False}) == (False, True)
-    names = {name: name for name in BACKENDS}
-    assert parse_choices("tflite-runtime,litert", "--backend", names) == (
-        "tflite-runtime",
-        "litert",
+def test_bench_options_from_the_command_lines_lists(tmp_path):
+    options = bench_options(
+        [tmp_path / "m.tflite"], batch_sizes=[1, 8], threads=[1, 2, 4], xnnpack=["on"]
     )
-    with pytest.raises(UsageError, match="unknown value 'tflite'; allowed: litert, tflite-runtime"):
-        parse_choices("litert,tflite", "--backend", names)
-
-
-@pytest.mark.pi
-def test_bench_options_from_text(tmp_path):
-    options = bench_options([tmp_path / "m.tflite"], batch="1,8", threads="1,2,4", xnnpack="on")
     assert options.models == (tmp_path / "m.tflite",)
     assert options.batch_sizes == (1, 8) and options.threads == (1, 2, 4)
     assert options.xnnpack == (True,) and options.backends is None
     assert bench_options().models == (None,)  # the embedded model
-    with pytest.raises(UsageError, match="--data-path"):
-        bench_options(data_path=tmp_path / "mnist.npz")
-    with pytest.raises(UsageError, match="expected 'mnist' or a folder"):
-        bench_options(data=str(tmp_path / "missing"))
-    with pytest.raises(UsageError, match=r"--threads '0'.*e\.g\. 1,2,4"):
-        bench_options(threads="0")
+    assert bench_options() == BenchOptions()  # one set of defaults
+    assert BenchOptions().batch_sizes == (1, 8, 64) and BenchOptions().xnnpack == (True, False)
+    # repeats count once, in the order first given
+    assert bench_options(batch_sizes=[8, 1, 8]).batch_sizes == (8, 1)
+    assert bench_options(xnnpack=["off", "on", "off"]).xnnpack == (False, True)
+    assert bench_options(backends=["tflite-runtime", "litert"]).backends == (
+        "tflite-runtime",
+        "litert",
+    )
+
+
+@pytest.mark.pi
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"threads": [0]}, r"--threads 0: expected a whole number from 1 to 64$"),
+        ({"threads": [1, 65]}, r"--threads 65: expected a whole number from 1 to 64$"),
+        ({"batch_sizes": [1.5]}, r"--batch 1\.5: expected a whole number from 1 to 256"),
+        ({"batch_sizes": ["8"]}, r"--batch '8': expected a whole number"),
+        ({"batch_sizes": []}, r"--batch: give at least one value"),
+        ({"xnnpack": ["yes"]}, r"--xnnpack: unknown value 'yes'; allowed: on, off"),
+        (
+            {"backends": ["litert", "tflite"]},
+            r"--backend: unknown value 'tflite'; allowed: litert, tflite-runtime "
+            r"\(repeat --backend for several\)",
+        ),
+        ({"runs": 0}, r"--runs must be 1 or more"),
+    ],
+)
+def test_bad_options_say_what_is_allowed_in_the_cli_vocabulary(given, message):
+    with pytest.raises(UsageError, match=message) as raised:
+        bench_options(**given)
+    assert "comma" not in str(raised.value)
+
+
+@pytest.mark.pi
+def test_accuracy_is_mnist_or_a_folder_and_data_a_local_mnist(tmp_path):
+    npz = tmp_path / "mnist.npz"
+    assert (bench_options(accuracy="mnist").accuracy, bench_options().accuracy) == ("mnist", None)
+    assert bench_options(accuracy=str(tmp_path)).accuracy == str(tmp_path)
+    with_data = bench_options(data=npz)  # --data alone: the accuracy on that MNIST
+    assert (with_data.accuracy, with_data.data) == ("mnist", npz)
+    assert with_data == bench_options(accuracy="mnist", data=npz)
+    with pytest.raises(UsageError, match=r"--accuracy '.*missing': expected 'mnist' or a folder"):
+        bench_options(accuracy=str(tmp_path / "missing"))
+    with pytest.raises(UsageError, match="--data is the MNIST that `--accuracy mnist` scores"):
+        bench_options(accuracy=str(tmp_path), data=npz)
 
 
 @pytest.mark.pi
@@ -174,11 +187,12 @@ def test_batch_sizes_stop_at_the_classifiers_largest_batch():
     # Classifier.predict splits a larger batch into several interpreter calls: "img/s @1024"
     # would be four calls of 256, so such a batch is refused rather than mislabelled.
     assert MAX_BATCH_SIZE == MAX_BATCH == 256
-    assert bench_options(batch="1,256").batch_sizes == (1, 256)
+    assert bench_options(batch_sizes=[1, 256]).batch_sizes == (1, 256)
     with pytest.raises(
-        UsageError, match=r"from 1 to 256 \(the largest batch per interpreter call\)"
+        UsageError,
+        match=r"--batch 257: .* from 1 to 256 \(the largest batch per interpreter call\)",
     ):
-        bench_options(batch="1,257")
+        bench_options(batch_sizes=[1, 257])
 
 
 @pytest.mark.pi
@@ -186,7 +200,7 @@ def test_the_worker_timeout_is_generous_and_grows_with_the_runs():
     default = worker_timeout(bench_options())
     assert default >= 600  # minutes, for the ~5,800 images of a default setting
     assert worker_timeout(bench_options(runs=10_000)) > default + 1000
-    assert worker_timeout(bench_options(batch="1")) < default
+    assert worker_timeout(bench_options(batch_sizes=[1])) < default
 
 
 @pytest.mark.pi
@@ -327,7 +341,7 @@ def test_an_output_that_cannot_be_appended_to_is_refused_before_work(tmp_path):
 
 def test_run_benchmark_reports_progress_and_plausible_figures():
     seen = []
-    options = bench_options(runs=12, warmup=2, batch="1,3", xnnpack="on")
+    options = bench_options(runs=12, warmup=2, batch_sizes=[1, 3], xnnpack=["on"])
     result = run_benchmark(options, lambda what, done, total: seen.append((done, total)))
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
     assert seen[-1][0] == seen[-1][1]
@@ -380,7 +394,7 @@ def test_every_json_field_is_documented_in_the_readmes_bench_paragraph():
 def test_bench_table_accuracy_on_a_folder_and_markdown_out(invoke, tmp_path):
     out = tmp_path / "bench.md"
     out.write_text("# earlier results\n")
-    result = invoke("bench", *QUICK, "--data", str(EXAMPLES), "--out", str(out))
+    result = invoke("bench", *QUICK, "--accuracy", str(EXAMPLES), "--out", str(tmp_path))
     assert result.exit_code == 0, result.stderr
     assert "p50 (us)" in result.stdout and "accuracy" in result.stdout
     assert "100.00%" in result.stdout  # the example digits are all read right
@@ -393,26 +407,27 @@ def test_bench_table_accuracy_on_a_folder_and_markdown_out(invoke, tmp_path):
 @pytest.mark.pi
 def test_bench_has_help(invoke):
     result = invoke("bench", "--help")
-    text = " ".join(result.stdout.split())
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.stdout).split())  # no box, no wrapping
     assert result.exit_code == 0 and "Usage: edge-digits bench" in text
     assert f"(at most {MAX_BATCH})" in text  # the help's limit is the Classifier's
+    assert f"1<=x<={MAX_BATCH}" in text  # and so is --batch's range
 
 
 @pytest.mark.pi
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["missing.tflite"], 3, "missing.tflite: no such model file"),
-        (["--batch", "1,x"], 2, "--batch '1,x': expected whole numbers"),
-        (["--batch", "1,1024"], 2, "--batch '1,1024': expected whole numbers from 1 to 256"),
-        (["--threads", "2,0"], 2, "--threads '2,0': expected whole numbers"),
+        (["--model", "missing.tflite"], 3, "missing.tflite: no such model file"),
+        (["--batch", "x"], 2, "Invalid value for '--batch': 'x' is not a valid int"),
+        (["--batch", "1024"], 2, "Invalid value for '--batch': 1024 is not in the range 1<=x<=256"),
+        (["--threads", "0"], 2, "Invalid value for '--threads': 0 is not in the range 1<=x<=64"),
         (
             ["--backend", "tensorflow"],
             2,
-            "unknown value 'tensorflow'; allowed: litert, tflite-runtime",
+            "Invalid value for '--backend': 'tensorflow' is not one of 'litert', 'tflite-runtime'",
         ),
-        (["--xnnpack", "yes"], 2, "unknown value 'yes'; allowed: on, off"),
-        (["--data", "nowhere"], 2, "expected 'mnist' or a folder"),
+        (["--xnnpack", "yes"], 2, "Invalid value for '--xnnpack': 'yes' is not one of 'on', 'off'"),
+        (["--accuracy", "nowhere"], 2, "--accuracy 'nowhere': expected 'mnist' or a folder"),
     ],
 )
 def test_bad_input_is_one_line_and_a_documented_exit_code(invoke, args, code, message):
@@ -426,18 +441,23 @@ def test_bad_input_is_one_line_and_a_documented_exit_code(invoke, args, code, me
 def test_a_file_that_is_not_a_model_exits_3(invoke, tmp_path):
     bad = tmp_path / "model.tflite"
     bad.write_bytes(b"not a model at all" * 10)
-    result = invoke("bench", *QUICK, str(bad))
+    result = invoke("bench", *QUICK, "--model", str(bad))
     assert result.exit_code == 3 and "not a TFLite model" in result.stderr
 
 
 @pytest.mark.pi
 def test_data_errors_exit_4_and_output_errors_exit_6(invoke, tmp_path):
-    result = invoke("bench", *QUICK, "--data", str(tmp_path))
+    result = invoke("bench", *QUICK, "--accuracy", str(tmp_path))
     assert result.exit_code == 4 and "no labelled images" in result.stderr
-    result = invoke("bench", *QUICK, "--data", "mnist", "--data-path", str(tmp_path / "no.npz"))
+    result = invoke("bench", *QUICK, "--accuracy", "mnist", "--data", str(tmp_path / "no.npz"))
     assert result.exit_code == 4
-    result = invoke("bench", *QUICK, "--out", str(tmp_path))
+    (tmp_path / "file").write_text("not a folder")
+    result = invoke("bench", *QUICK, "--out", str(tmp_path / "file" / "runs"))
+    assert result.exit_code == 6 and f"{tmp_path / 'file'}" in result.stderr
+    (tmp_path / "out" / "bench.md").mkdir(parents=True)
+    result = invoke("bench", *QUICK, "--out", str(tmp_path / "out"))
     assert result.exit_code == 6 and "is a folder" in result.stderr
+    assert "choose another --out folder" in result.stderr
 
 
 @pytest.mark.pi
@@ -447,8 +467,8 @@ def test_a_backend_that_is_not_installed_is_skipped_with_a_note(invoke):
         pytest.skip("every backend is installed here")
     result = invoke("bench", *QUICK, "--backend", missing[0])
     assert result.exit_code == 5 and "not installed" in result.stderr
-    both = ",".join(BACKENDS)
-    result = invoke("bench", *QUICK, "--json", "--backend", both)
+    both = [word for name in BACKENDS for word in ("--backend", name)]
+    result = invoke("bench", *QUICK, "--json", *both)
     assert result.exit_code == 0
     assert f"{missing[0]}: not installed here; skipped" in json.loads(result.stdout)["notes"]
     assert f"note: {missing[0]}: not installed here; skipped" in result.stderr
@@ -456,7 +476,7 @@ def test_a_backend_that_is_not_installed_is_skipped_with_a_note(invoke):
 
 @pytest.mark.pi
 def test_a_setting_the_interpreter_cannot_run_is_skipped_with_a_note(monkeypatch):
-    from edge_digits.runtime import bench
+    from edge_digits.runtime.bench import runner as bench
     from edge_digits.runtime.errors import ModelError
 
     canned = report().results[0]
@@ -470,16 +490,16 @@ def test_a_setting_the_interpreter_cannot_run_is_skipped_with_a_note(monkeypatch
 
     monkeypatch.setattr(bench, "_run_worker", fake_worker)
     result = run_benchmark(
-        bench_options(runs=3, xnnpack="on,off", backends=available_backends()[0])
+        bench_options(runs=3, xnnpack=["on", "off"], backends=available_backends()[:1])
     )
     assert [r.xnnpack for r in result.results] == [True]
     assert any("XNNPACK off" in note and "op v12" in note for note in result.notes)
     with pytest.raises(ModelError, match="op v12"):
-        run_benchmark(bench_options(runs=3, xnnpack="off", backends=available_backends()[0]))
+        run_benchmark(bench_options(runs=3, xnnpack=["off"], backends=available_backends()[:1]))
 
 
 def test_a_worker_that_hangs_is_killed_and_the_run_ends_with_exit_3(invoke, monkeypatch):
-    from edge_digits.runtime import bench
+    from edge_digits.runtime.bench import runner as bench
 
     started = []
 
@@ -490,7 +510,7 @@ def test_a_worker_that_hangs_is_killed_and_the_run_ends_with_exit_3(invoke, monk
     monkeypatch.setattr(bench, "worker_timeout", lambda options: 1.0)
     monkeypatch.setattr(bench, "_worker_command", hanging)
     start = time.monotonic()
-    result = invoke("bench", *QUICK, "--threads", "1,2")
+    result = invoke("bench", *QUICK, "--threads", "1", "--threads", "2")
     assert time.monotonic() - start < 60
     assert result.exit_code == 3 and len(result.errors) == 1
     assert result.stderr.startswith("error: ") and "no result within 1 s" in result.stderr

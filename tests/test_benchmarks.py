@@ -133,7 +133,7 @@ def test_percentiles_of_known_times():
 
 
 def test_the_suite_and_edge_digits_bench_define_percentiles_alike():
-    from edge_digits.runtime.bench import latency_stats
+    from edge_digits.runtime.bench.runner import latency_stats
     from environment import percentiles
 
     seconds = [i / 1e6 for i in range(1, 101)]  # 1..100 us: nearest rank would give p50 = 50 or 51
@@ -147,7 +147,7 @@ def test_the_suite_and_edge_digits_bench_define_percentiles_alike():
 
 
 def test_the_suite_records_the_machine_as_edge_digits_bench_does():
-    from edge_digits.runtime.bench_report import machine_info
+    from edge_digits.runtime.bench.machine import machine_info
     from environment import header
 
     record, bench = header("camera", "python benchmarks/camera_bench.py"), machine_info([])

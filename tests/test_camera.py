@@ -4,7 +4,7 @@ the live web view over real HTTP (and once in headless Chromium), signals.
 Videos and pictures are written here by `benchmarks/synthetic.py` from the MNIST test digits
 in `examples/` (dark on a lit page, drifting, with sensor noise). Cameras are fakes: a
 `picamera2` module and an OpenCV `VideoCapture` that deliver, stop, send empty frames or hang.
-Nothing here needs TensorFlow, a camera, ../shared or the network.
+Nothing here needs TensorFlow, a camera, the MNIST download or the network.
 """
 
 from __future__ import annotations
@@ -32,8 +32,19 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from edge_digits.runtime import frames as frames_module
-from edge_digits.runtime.camera import (
+from edge_digits.runtime.core.number import DigitReading, NumberReading
+from edge_digits.runtime.errors import CameraError, UsageError
+from edge_digits.runtime.live import sources as sources_module
+from edge_digits.runtime.live.sinks import AMBER, GREEN, JsonLines, annotate, camera_record
+from edge_digits.runtime.live.sources import (
+    PICAMERA_HINT,
+    FolderSource,
+    Frame,
+    OpenCVSource,
+    PicameraSource,
+    open_source,
+)
+from edge_digits.runtime.live.watch import (
     CameraOptions,
     FrameResult,
     Reading,
@@ -42,18 +53,7 @@ from edge_digits.runtime.camera import (
     parse_roi,
     region,
 )
-from edge_digits.runtime.classifier import NumberReading
-from edge_digits.runtime.errors import CameraError, UsageError
-from edge_digits.runtime.frames import (
-    PICAMERA_HINT,
-    FolderSource,
-    Frame,
-    OpenCVSource,
-    PicameraSource,
-    open_source,
-)
-from edge_digits.runtime.serve import BOUNDARY, LiveServer, parse_address
-from edge_digits.runtime.sinks import AMBER, GREEN, JsonLines, annotate, reading_record
+from edge_digits.runtime.live.web import BOUNDARY, LiveServer, parse_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -234,9 +234,12 @@ def test_number_reads_the_two_digit_number_as_text(invoke, media):
     result = invoke("--source", str(media / "number.avi"), "--number")
     assert result.exit_code == 0, result.stderr
     (record,) = result.records
-    assert list(record) == ["time", "t", "frame", "text", "lines", "score", "fps"]
+    assert list(record) == ["time", "t", "frame", "text", "lines", "score", "digits", "fps"]
     assert [record[key] for key in ("frame", "t", "text", "lines")] == [7, 0.233, "42", ["42"]]
     assert 0.8 <= record["score"] <= 1.0
+    assert [digit["label"] for digit in record["digits"]] == [4, 2]
+    (left, right) = (digit["box"] for digit in record["digits"])
+    assert left[0] + left[2] <= right[0]  # boxes in frame pixels, left to right
     assert counts(result.errors[0]) == (15, 1)
 
 
@@ -364,21 +367,36 @@ def test_the_stabiliser_reports_exactly_the_steady_changes(readings, frames, min
 
 
 @pytest.mark.pi
-def test_reading_record_fields():
-    reading = Reading(time=1.23456, wall=0.0, frame=37, value=7, score=0.987654, fps=29.96)
-    assert reading_record(reading) == {
+def test_camera_record_fields():
+    # Scores have 6 decimals, as in `classify --json` (they had 4 before the records were one).
+    reading = Reading(time=1.23456, wall=0.0, frame=37, value=7, score=0.98765432, fps=29.96)
+    assert camera_record(reading) == {
         "time": "1970-01-01T00:00:00.000+00:00", "t": 1.235, "frame": 37, "label": 7,
-        "score": 0.9877, "fps": 30.0,
+        "score": 0.987654, "fps": 30.0,
     }  # fmt: skip
     nothing = Reading(time=2.0, wall=1.5, frame=40, value=None, score=0.2, fps=12.0)
-    assert reading_record(nothing)["label"] is None and reading_record(nothing)["score"] is None
-    number = NumberReading(text="1234", lines=("12", "34"), digits=())
-    both = Reading(time=0.0, wall=0.0, frame=1, value="1234", score=0.9, fps=1.0, number=number)
-    record = reading_record(both, number=True)
-    assert (record["text"], record["lines"], "label" in record) == ("1234", ["12", "34"], False)
+    assert camera_record(nothing)["label"] is None and camera_record(nothing)["score"] is None
+    digits = (DigitReading(1, 0.91234567, (2, 3, 10, 20)), DigitReading(2, 0.95, (14, 3, 10, 20)))
+    number = NumberReading(text="12", lines=("12",), digits=digits)
+    both = Reading(
+        time=0.0, wall=0.0, frame=1, value="12", score=0.9, fps=1.0, number=number,
+        roi=(100, 50, 40, 40),
+    )  # fmt: skip
+    record = camera_record(both, number=True)
+    assert (record["text"], record["lines"], "label" in record) == ("12", ["12"], False)
+    assert record["digits"] == [  # boxes in frame pixels: moved by the region's corner
+        {"label": 1, "score": 0.912346, "box": [102, 53, 10, 20]},
+        {"label": 2, "score": 0.95, "box": [114, 53, 10, 20]},
+    ]
+    gone = Reading(time=0.5, wall=0.0, frame=2, value=None, score=0.0, fps=1.0, number=number)
+    assert {key: camera_record(gone, number=True)[key] for key in ("text", "lines", "digits")} == {
+        "text": None,
+        "lines": [],
+        "digits": [],
+    }
     stream = StringIO()
     JsonLines(stream).reading(reading)
-    assert stream.getvalue() == json.dumps(reading_record(reading)) + "\n"
+    assert stream.getvalue() == json.dumps(camera_record(reading)) + "\n"
 
 
 @pytest.mark.pi
@@ -658,7 +676,7 @@ class FakeCapture:
 
 @pytest.fixture()
 def fake_capture(monkeypatch):
-    """Make `cv2.VideoCapture` (as frames.py calls it) return FakeCaptures; yield a function
+    """Make `cv2.VideoCapture` (as live/sources.py calls it) return FakeCaptures; yield a function
     that sets the next one up. Hanging fakes are let go at the end, so no thread is left."""
     made: list[FakeCapture] = []
     calls: list[tuple[Any, ...]] = []
@@ -674,7 +692,7 @@ def fake_capture(monkeypatch):
         pending.append(FakeCapture(frames, then))
         return pending[-1]
 
-    monkeypatch.setattr(frames_module.cv2, "VideoCapture", video_capture)
+    monkeypatch.setattr(sources_module.cv2, "VideoCapture", video_capture)
     setup.calls = calls
     yield setup
     for capture in made:

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_digits.runtime.backend import BACKENDS, ENV_VAR, available_backends
-from edge_digits.runtime.classifier import Classifier, ClassifierOptions, default_model_path
+from edge_digits.runtime.core.batch import classify_paths
+from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions, default_model_path
+from edge_digits.runtime.core.interpreter import BACKENDS, ENV_VAR, available_backends
+from edge_digits.runtime.core.sidecar import Sidecar
 from edge_digits.runtime.errors import (
     EdgeDigitsWarning,
     MissingDependencyError,
     ModelError,
     UsageError,
 )
-from edge_digits.runtime.fileio import sha256_file
-from edge_digits.runtime.files import classify_paths
-from edge_digits.runtime.sidecar import Sidecar
-from edge_digits.runtime.sources import Unmatched, expand_paths
+from edge_digits.runtime.files.atomic import sha256_file
+from edge_digits.runtime.files.paths import Unmatched, expand_paths
 from PIL import Image
 
 

@@ -159,7 +159,7 @@ def test_data_prints_where_mnist_lives_and_label_counts(invoke, mnist):
 
 
 @pytest.mark.pi
-@pytest.mark.parametrize("command", [["train"], ["convert", "model.keras"]])
+@pytest.mark.parametrize("command", [["train"], ["convert", "--model", "model.keras"]])
 def test_train_and_convert_without_tensorflow_say_how_to_install(invoke, monkeypatch, command):
     # Simulate a runtime-only install: TensorFlow and Keras cannot be imported, and the
     # heavy sub-packages have not been imported yet.
@@ -182,7 +182,7 @@ def test_paths_are_printed_as_given_never_as_markup_or_emoji(invoke, example_png
     result = invoke("classify", "--json", str(odd))
     assert json.loads(result.stdout)["path"] == str(odd)
     assert invoke("classify", str(odd)).stdout.startswith(str(odd) + ": ")
-    bad = invoke("info", str(tmp_path / "m[/]x.tflite"))
+    bad = invoke("info", "--model", str(tmp_path / "m[/]x.tflite"))
     assert bad.exit_code == 3
     assert bad.stderr.strip() == f"error: {tmp_path / 'm[/]x.tflite'}: no such model file"
 
@@ -257,7 +257,7 @@ def test_ctrl_c_during_training_says_how_to_resume(invoke, monkeypatch, tmp_path
 
 @pytest.mark.pi
 def test_a_folder_is_read_recursively_in_path_order(tmp_path):
-    from edge_digits.runtime.sources import expand_paths
+    from edge_digits.runtime.files.paths import expand_paths
 
     for name in (
         "b.png",

@@ -1,4 +1,4 @@
-"""Tests of edge_digits.runtime.data: the MNIST loader that never trusts what it reads.
+"""Tests of edge_digits.runtime.files.mnist: the MNIST loader that never trusts what it reads.
 
 Everything is made in the test: full-size synthetic MNIST arrays (the loader checks the real
 sizes), IDX folders, .npz files and pickles. Nothing touches the network or ~/.cache: the
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_digits.runtime import data
 from edge_digits.runtime.errors import DataError, EdgeDigitsWarning
+from edge_digits.runtime.files import mnist as data
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 IDX_NAMES = {

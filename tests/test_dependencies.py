@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from edge_digits.runtime.dependencies import failed_package, import_failure
 from edge_digits.runtime.errors import MissingDependencyError
+from edge_digits.runtime.native.dependencies import failed_package, import_failure
 from PIL import Image
 
 LIBXCB = "libxcb.so.1: cannot open shared object file: No such file or directory"
@@ -140,7 +140,7 @@ def test_the_deepest_native_package_in_the_traceback_is_named() -> None:
 
 @pytest.mark.pi
 def test_an_import_error_of_our_own_is_not_disguised() -> None:
-    error = _raised_in("edge_digits.runtime.photo", ImportError("cannot import name 'x'"))
+    error = _raised_in("edge_digits.runtime.core.photo", ImportError("cannot import name 'x'"))
     assert failed_package(error) is None
     assert import_failure(error) is None
 

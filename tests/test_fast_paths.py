@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from edge_digits.runtime import Classifier
-from edge_digits.runtime.classifier import MAX_BATCH
-from edge_digits.runtime.files import classify_paths
-from edge_digits.runtime.preprocess import _median, load_gray, pil_to_gray
+from edge_digits.runtime.core.batch import classify_paths
+from edge_digits.runtime.core.classifier import MAX_BATCH
+from edge_digits.runtime.core.preprocess import _median, load_gray, pil_to_gray
 from PIL import Image, ImageOps, PngImagePlugin
 
 GRADIENT = (np.arange(28 * 40).reshape(28, 40) % 251).astype(np.uint8)  # 40 wide, 28 tall

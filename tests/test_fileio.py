@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from edge_digits.runtime import fileio
 from edge_digits.runtime.errors import OutputError
-from edge_digits.runtime.fileio import (
+from edge_digits.runtime.files import atomic
+from edge_digits.runtime.files.atomic import (
     atomic_pair,
     atomic_path,
     atomic_write_text,
@@ -24,7 +24,7 @@ from edge_digits.runtime.fileio import (
     is_temporary,
     remove_stale_temporaries,
 )
-from edge_digits.runtime.sources import expand_paths
+from edge_digits.runtime.files.paths import expand_paths
 
 
 def dead_pid() -> int:
@@ -173,8 +173,8 @@ def test_a_kill_at_any_step_of_publishing_never_leaves_a_mismatched_pair(
 
         return run
 
-    monkeypatch.setattr(fileio.os, "replace", step(os.replace))
-    monkeypatch.setattr(fileio.Path, "unlink", step(Path.unlink))
+    monkeypatch.setattr(atomic.os, "replace", step(os.replace))
+    monkeypatch.setattr(atomic.Path, "unlink", step(Path.unlink))
     with pytest.raises(Killed):
         _write_pair(model, b"new model")
     monkeypatch.undo()
@@ -185,7 +185,7 @@ def test_a_kill_at_any_step_of_publishing_never_leaves_a_mismatched_pair(
 _PUBLISHER = """
 import hashlib, sys
 from pathlib import Path
-from edge_digits.runtime.fileio import atomic_pair
+from edge_digits.runtime.files.atomic import atomic_pair
 model, tag, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 for i in range(count):
     content = f"{tag} {i} ".encode() * 200

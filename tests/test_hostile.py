@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_digits.runtime import flatbuffer, preprocess
-from edge_digits.runtime.classifier import Classifier, default_model_path
-from edge_digits.runtime.preprocess import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
+from edge_digits.runtime.core import flatbuffer, preprocess
+from edge_digits.runtime.core.classifier import Classifier, default_model_path
+from edge_digits.runtime.core.preprocess import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from PIL import Image
 from tflite_builder import dense_model
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_digits.runtime.classifier import Classifier, ClassifierOptions
-from edge_digits.runtime.fileio import is_temporary, sha256_file
-from edge_digits.runtime.sidecar import Sidecar, sidecar_path
+from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions
+from edge_digits.runtime.core.sidecar import Sidecar, sidecar_path
+from edge_digits.runtime.files.atomic import is_temporary, sha256_file
 from PIL import Image
 
 pytestmark = pytest.mark.train
@@ -264,7 +264,16 @@ def test_killed_conversions_leave_matching_pairs(tmp_path, two_models, tiny_run,
     first, second = two_models
 
     def args(source: Path) -> list[str]:
-        return ["convert", str(source), *CONVERT, "--out", str(out), "--data", str(mnist_file)]
+        return [
+            "convert",
+            "--model",
+            str(source),
+            *CONVERT,
+            "--out",
+            str(out),
+            "--data",
+            str(mnist_file),
+        ]
 
     kills = [
         # right after a pair was replaced: where a model beside the old sidecar would show
@@ -280,7 +289,17 @@ def test_killed_conversions_leave_matching_pairs(tmp_path, two_models, tiny_run,
         _assert_pairs_from(out, (first, second))
 
     # A later conversion completes; it removes the killed runs' temporaries.
-    again = ["convert", str(first), "-p", "float32", "--out", str(out), "--data", str(mnist_file)]
+    again = [
+        "convert",
+        "--model",
+        str(first),
+        "-p",
+        "float32",
+        "--out",
+        str(out),
+        "--data",
+        str(mnist_file),
+    ]
     code, log = run(again, env, tmp_path / "end.log")
     assert code == 0, log[-3000:]
     assert assert_complete(out) == []
@@ -297,7 +316,17 @@ def test_two_conversions_into_one_folder_end_with_complete_pairs(
     logs = [open(tmp_path / f"{n}.log", "w") for n in range(2)]  # noqa: SIM115
     processes = [
         subprocess.Popen(
-            [*CLI, "convert", str(source), *CONVERT, "--out", str(out), "--data", str(mnist_file)],
+            [
+                *CLI,
+                "convert",
+                "--model",
+                str(source),
+                *CONVERT,
+                "--out",
+                str(out),
+                "--data",
+                str(mnist_file),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

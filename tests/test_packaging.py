@@ -33,8 +33,12 @@ def test_wheel_installs_three_sub_packages_and_the_default_model(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names if not name.startswith("edge_digits-")}
     assert tops == {"edge_digits"}  # no top-level `train`, `convert` or `runtime`
+    # Every module of runtime/'s sub-packages is in the wheel (pyproject lists the packages).
+    runtime = Path(__file__).resolve().parents[1] / "runtime"
+    for module in runtime.rglob("*.py"):
+        assert f"edge_digits/runtime/{module.relative_to(runtime).as_posix()}" in names
     for expected in (
-        "edge_digits/runtime/classifier.py",
+        "edge_digits/runtime/core/classifier.py",
         "edge_digits/runtime/models/edge_int8.tflite",
         "edge_digits/runtime/models/edge_int8.json",
         "edge_digits/runtime/py.typed",

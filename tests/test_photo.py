@@ -3,7 +3,7 @@ odd file formats, pages with no digit, whole numbers and `--debug-dir`.
 
 Every picture is generated here from MNIST *test* digits (numpy, Pillow, OpenCV), saved in the
 format under test where a file is needed, and classified through the public runtime API.
-Nothing here depends on `../shared` (the one real-sheet test skips without it).
+The one real photo, a sheet of digits, is the repository's `examples/real/sheet.jpg`.
 
 The single-digit styles are realistic, not exact: each style is tried on one chosen digit of
 every class and may miss at most `MAX_MISSES` of the ten.
@@ -17,9 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from edge_digits.runtime.classifier import Classifier, NumberReading
-from edge_digits.runtime.files import classify_paths
-from edge_digits.runtime.preprocess import NoDigit, load_gray, preprocess_file, preprocess_gray
+from edge_digits.runtime.core.batch import classify_paths
+from edge_digits.runtime.core.classifier import Classifier
+from edge_digits.runtime.core.number import NumberReading
+from edge_digits.runtime.core.preprocess import NoDigit, load_gray, preprocess_file, preprocess_gray
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
@@ -29,7 +30,7 @@ from PIL import Image
 # (checked by `test_chosen_digits_are_read_right_as_arrays`).
 CHOSEN = (3, 2, 1, 30, 4, 8, 11, 0, 61, 7)
 MAX_MISSES = 1  # per style, out of the ten chosen digits: these are realistic inputs
-SHEET = Path(__file__).parents[2] / "shared/realdigits/sheet_example_raw.jpg"
+SHEET = Path(__file__).resolve().parents[1] / "examples" / "real" / "sheet.jpg"
 
 
 @pytest.fixture(scope="module")
@@ -585,7 +586,6 @@ def test_a_dot_or_comma_between_digits_is_ignored(classifier, mnist, read_right,
     check_reading(reading, gray, spans)
 
 
-@pytest.mark.skipif(not SHEET.exists(), reason="needs ../shared/realdigits")
 def test_the_real_sheet_reads_0_to_9(classifier):
     gray = load_gray(SHEET)
     reading = classifier.read_number(gray)

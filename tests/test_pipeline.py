@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_digits.runtime.classifier import Classifier, ClassifierOptions
+from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions
+from edge_digits.runtime.core.evaluate import agreement, evaluate
+from edge_digits.runtime.core.sidecar import Sidecar
 from edge_digits.runtime.errors import EdgeDigitsWarning, ModelError, UsageError
-from edge_digits.runtime.evaluate import agreement, evaluate
-from edge_digits.runtime.fileio import sha256_file
-from edge_digits.runtime.sidecar import Sidecar
+from edge_digits.runtime.files.atomic import sha256_file
 
 pytestmark = pytest.mark.train
 

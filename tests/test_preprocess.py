@@ -1,4 +1,4 @@
-"""Tests of edge_digits.runtime.preprocess: image file or array -> the 28x28 model input.
+"""Tests of edge_digits.runtime.core.preprocess: image file or array -> the 28x28 model input.
 
 Every image is drawn in the test with Pillow (thick strokes on a large canvas), saved in the
 format under test where a file is needed, and compared with the plain 8-bit black-on-white
@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_digits.runtime.errors import InputError
-from edge_digits.runtime.preprocess import (
+from edge_digits.runtime.core.preprocess import (
     NoDigit,
     load_gray,
     pil_to_gray,
     preprocess_file,
     preprocess_gray,
 )
-from edge_digits.runtime.sidecar import PreprocessSettings
+from edge_digits.runtime.core.sidecar import PreprocessSettings
+from edge_digits.runtime.errors import InputError
 from hypothesis import given, settings
 from hypothesis.extra.numpy import array_shapes, arrays
 from PIL import Image, ImageDraw

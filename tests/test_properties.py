@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_digits.runtime.classifier import Classifier, ClassifierOptions, default_model_path
+from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions, default_model_path
+from edge_digits.runtime.core.preprocess import NoDigit, load_gray, preprocess_gray
 from edge_digits.runtime.errors import EdgeDigitsWarning, InputError, ModelError
-from edge_digits.runtime.preprocess import NoDigit, load_gray, preprocess_gray
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

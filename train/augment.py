@@ -1,6 +1,6 @@
 """Training-time augmentation that matches what preprocessing makes of real pictures.
 
-`runtime/photo.py` turns a photo into a 28x28 digit that is never quite MNIST: a few degrees
+`runtime/core/photo.py` turns a photo into a 28x28 digit that is never quite MNIST: a few degrees
 of tilt left in, the box fit off by a pixel, strokes thickened to a target width or left a
 little thin, edges softened by resizing. Training on MNIST digits changed in the same ways
 makes the model read such inputs as well as clean ones. Applied per batch in a tf.data

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import edge_digits.runtime as runtime
 from edge_digits.convert.converter import convert
-from edge_digits.runtime.classifier import DEFAULT_MODEL_NAME
-from edge_digits.runtime.fileio import atomic_pair
-from edge_digits.runtime.sidecar import sidecar_path
+from edge_digits.runtime.core.classifier import DEFAULT_MODEL_NAME
+from edge_digits.runtime.core.sidecar import sidecar_path
+from edge_digits.runtime.files.atomic import atomic_pair
 
+from .report import refresh_report
 from .training import TrainConfig, train
 
 RECIPE = TrainConfig(
@@ -39,6 +40,7 @@ def build_default_model(config: TrainConfig = RECIPE) -> Path:
         out=config.out,
         provenance={"rebuild": REBUILD_COMMAND, "default_model": True},
     )
+    refresh_report(config.out)  # the run's report.html, with the parity table
     int8 = next(row for row in report.models if row.precision == "int8")
     target = Path(runtime.__file__).parent / "models" / DEFAULT_MODEL_NAME
     # Installed as a pair: an interrupted rebuild never leaves the new model beside the old

@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # files only; no display needed (servers, CI, a Pi over s
 
 import matplotlib.pyplot as plt
 import numpy as np
-from edge_digits.runtime.fileio import atomic_path
+from edge_digits.runtime.files.atomic import atomic_path
 
 RIGHT, WRONG = "tab:blue", "tab:red"
 

@@ -1,8 +1,10 @@
 """`report.html`: one self-contained page that shows a run (pictures embedded, no assets).
 
 Sections: data, architecture, training curves, test accuracy, conversion (the parity table
-of every converted model beside it), confusion matrix, mistakes, predictions, samples.
-`train` writes it; `convert` writes it again with its table.
+of every converted model beside it, read from their sidecars), confusion matrix, mistakes,
+predictions, samples. `train` writes it; after a conversion into the run folder, the caller
+(the CLI's `convert` command, `make default-model`) calls `refresh_report` to add the table:
+convert itself never imports train.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edge_digits.runtime.core.sidecar import Sidecar
 from edge_digits.runtime.errors import ModelError
-from edge_digits.runtime.fileio import atomic_write_text, folder_lock, is_temporary
-from edge_digits.runtime.sidecar import Sidecar
+from edge_digits.runtime.files.atomic import atomic_write_text, folder_lock, is_temporary
 
 PICTURES = (
     ("curves", "Training curves"),
@@ -71,7 +73,7 @@ def _conversions(folder: Path) -> str:
                 ]
             )
     if not rows:
-        return "<p>Not converted yet: <code>edge-digits convert model.keras --precision int8</code>.</p>"
+        return "<p>Not converted yet: <code>edge-digits convert --model model.keras --precision int8</code>.</p>"
     return _table(["precision", "file", "size", "test accuracy", "agreement with Keras"], rows)
 
 
@@ -111,3 +113,12 @@ def write_report(folder: Path, summary: str = "") -> Path:
     path = folder / "report.html"
     atomic_write_text(path, page)
     return path
+
+
+def refresh_report(folder: Path) -> Path | None:
+    """After `convert` wrote models into `folder`: write its `report.html` again, now with
+    the parity table that the sidecars carry. None (and nothing written) when `folder` is
+    not a run folder of `train` (no run.json)."""
+    if not (Path(folder) / "run.json").exists():
+        return None
+    return write_report(Path(folder))

@@ -26,11 +26,11 @@ from typing import Any
 
 import keras
 import numpy as np
-from edge_digits.runtime.data import Mnist, load_mnist
+from edge_digits.runtime.core.evaluate import evaluate
+from edge_digits.runtime.core.preprocess import scale_pixels
 from edge_digits.runtime.errors import UsageError
-from edge_digits.runtime.evaluate import evaluate
-from edge_digits.runtime.fileio import atomic_path, atomic_write_text, ensure_output_dir
-from edge_digits.runtime.preprocess import scale_pixels
+from edge_digits.runtime.files.atomic import atomic_path, atomic_write_text, ensure_output_dir
+from edge_digits.runtime.files.mnist import Mnist, load_mnist
 
 from .architectures import ARCHITECTURES
 from .plots import write_run_pictures

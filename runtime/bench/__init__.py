@@ -1,0 +1,1 @@
+"""`edge-digits bench`: settings measured in fresh worker processes, accuracy, reports."""

@@ -1,0 +1,147 @@
+"""The command line's vocabulary: every option that more than one command has, defined once,
+and the closed choices as Enums (Typer lists them in --help and refuses anything else, exit 2).
+
+One word, one meaning, in every command:
+
+    --model/-m   the model the command works on (a .tflite; convert: the Keras model)
+    --data       a local MNIST: mnist.npz or a folder of the four IDX files
+    --out        an output folder
+    --threads    interpreter threads        --backend   the interpreter
+    --json       print the results as JSON  --max-pixels, --number
+
+A list is a repeated option (`--threads 1 --threads 2`), never a comma string.
+
+Nothing here imports numpy, TensorFlow or the train package: `edge-digits --help` stays fast.
+The values that live in those packages (architectures, strategies, precisions, backends,
+limits) are repeated here, and tests/test_cli_vocabulary.py checks they are the same.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..bench.defaults import DEFAULT_THREADS
+
+# -- closed choices --------------------------------------------------------------------------
+
+
+class Arch(str, Enum):
+    """train/architectures.py's ARCHITECTURES, in its order."""
+
+    edge = "edge"
+    cnn3 = "cnn3"
+    mlp = "mlp"
+    mlp_dropout = "mlp_dropout"
+    convnet = "convnet"
+    cnn_dropout = "cnn_dropout"
+
+
+class Strategy(str, Enum):
+    """train/training.py's STRATEGIES."""
+
+    default = "default"
+    mirrored = "mirrored"
+
+
+class Precision(str, Enum):
+    """convert/converter.py's PRECISIONS."""
+
+    float32 = "float32"
+    float16 = "float16"
+    int8 = "int8"
+
+
+class Backend(str, Enum):
+    """runtime/core/interpreter.py's BACKENDS, in the order they are tried."""
+
+    litert = "litert"
+    tflite_runtime = "tflite-runtime"
+
+
+class Xnnpack(str, Enum):
+    """The XNNPACK delegate on or off (runtime/bench/runner.py's XNNPACK_CHOICES)."""
+
+    on = "on"
+    off = "off"
+
+
+# Limits that live in modules importing numpy (runtime/bench/runner.py, core/classifier.py).
+MAX_BATCH = 256  # the largest batch Classifier.predict gives the interpreter in one call
+MAX_THREADS = 64
+
+# -- help texts: one per shared option; a repeatable one adds REPEAT -------------------------
+
+REPEAT = " Repeat for several."
+HELP = {
+    "--model": "A .tflite model.",
+    "--data": "A local MNIST: mnist.npz or a folder of the four IDX files.",
+    "--out": "Output folder",  # each command says what it writes there
+    "--threads": "Interpreter threads.",
+    "--backend": "The TFLite interpreter (also $EDGE_DIGITS_BACKEND).",
+    "--max-pixels": "Refuse larger images unread (decompression bombs; "
+    "default: $EDGE_DIGITS_MAX_PIXELS, else 89478485).",
+    "--json": "Print the results as JSON.",
+    "--number": "Read several digits (rows of them) per picture.",
+}
+EMBEDDED_MODEL = "the embedded int8 model"
+
+# -- the shared options ----------------------------------------------------------------------
+
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", "-m", help=HELP["--model"], show_default=EMBEDDED_MODEL),
+]
+ModelsOption = Annotated[
+    list[Path] | None,
+    typer.Option("--model", "-m", help=HELP["--model"] + REPEAT, show_default=EMBEDDED_MODEL),
+]
+KerasModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="The Keras model (.keras) to convert, from `edge-digits train`.",
+        show_default=False,
+    ),
+]
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", help=HELP["--data"], show_default="the cache, else fetched"),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, help=HELP["--threads"], show_default="the backend's"),
+]
+ThreadsListOption = Annotated[  # bench's
+    list[int] | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        max=MAX_THREADS,
+        help=HELP["--threads"] + REPEAT,
+        show_default=", ".join(str(threads) for threads in DEFAULT_THREADS),
+    ),
+]
+BackendOption = Annotated[
+    Backend | None,
+    typer.Option("--backend", help=HELP["--backend"], show_default="the first installed"),
+]
+BENCH_BACKEND_HELP = "A TFLite interpreter to measure ($EDGE_DIGITS_BACKEND is not read)."
+BackendsOption = Annotated[  # bench's
+    list[Backend] | None,
+    typer.Option("--backend", help=BENCH_BACKEND_HELP + REPEAT, show_default="every installed one"),
+]
+MaxPixelsOption = Annotated[
+    int | None, typer.Option("--max-pixels", min=1, help=HELP["--max-pixels"])
+]
+JsonOption = Annotated[bool, typer.Option("--json", help=HELP["--json"])]
+NumberOption = Annotated[bool, typer.Option("--number", help=HELP["--number"])]
+
+
+def out_option(what: str, **settings: Any) -> Any:
+    """--out, always a folder; `what` says what the command writes in it."""
+    return typer.Option("--out", help=f"{HELP['--out']}: {what}.", **settings)

@@ -1,0 +1,2 @@
+"""Inference: the model and its interpreter, the sidecar, preprocessing, reading numbers,
+scoring. Imports nothing from live/, bench/ or cli/."""

@@ -1,0 +1,259 @@
+"""Read several digits in a picture: a meter, a house number, "2026", a page of rows.
+
+After the same analysis as a single digit (`photo.analyse`), the ink blobs are grouped:
+
+1. rows: tall blobs (at least a third of the tallest) start rows; a blob joins the row its
+   vertical extent overlaps most; rows with almost no gap between them over the same
+   columns are the halves of broken digits and are joined; rows are read top to bottom;
+2. digits: within a row, left to right, a blob joins the digit before it when they overlap
+   horizontally by half the narrower one (a broken stroke, the bar of a 5, a 7's crossbar);
+3. touching digits: a group wide enough to be several digits is also offered cut into 2,
+   3... pieces at the columns with the least ink near where equal-width digits would meet;
+   the recogniser chooses the reading (`read_number`, below);
+4. dots, commas and specks (shorter than a third of the row) are dropped.
+
+Each digit is then cropped like a single digit (`photo.crop_blobs`), and `read_number` has
+the model read every way of reading each group and keeps the surest: a `NumberReading`.
+
+This module needs OpenCV (through `photo`); `Classifier.read_number` imports it only when a
+number is read, so that classifying MNIST-like files never loads OpenCV.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .photo import Analysed, Blob, Found, analyse, crop_blobs, union_box
+from .preprocess import as_gray, model_input
+from .sidecar import PreprocessSettings
+from .trace import Box
+
+if TYPE_CHECKING:
+    from .trace import Trace
+
+ROW_SEED = 1 / 3  # blobs at least this fraction of the tallest blob start rows
+MIN_HEIGHT = 1 / 3  # digits shorter than this fraction of their row are dropped
+SPLIT_FROM = 0.8  # a group wider than this times its row height may be touching digits
+WIDEST = 1.25  # and one wider than this is never a single digit
+NARROWEST = 0.45  # width / height of the narrowest digits, to bound how many may touch
+MAX_TOUCHING = 4
+BROKEN_GAP = 0.25  # rows closer than this fraction of their height are halves of digits
+SPLIT_COST = 0.15  # how much surer a reading as touching digits must be, per extra digit
+NO_DIGITS = "no digits found"
+
+
+@dataclass(frozen=True)
+class DigitReading:
+    """One digit of a number: its label, score and box (x, y, width, height) in the picture."""
+
+    label: int
+    score: float
+    box: Box
+    inputs: np.ndarray | None = field(default=None, repr=False, compare=False)  # what the model saw
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    """Several digits read in reading order: `text` all of them, `lines` one string per row."""
+
+    text: str
+    lines: tuple[str, ...]
+    digits: tuple[DigitReading, ...]
+
+    @property
+    def score(self) -> float:
+        """The reading is as sure as its least sure digit (0 when there is none)."""
+        return min((digit.score for digit in self.digits), default=0.0)
+
+    @property
+    def reason(self) -> str | None:
+        """Why nothing was read (None when some digit was)."""
+        return None if self.digits else NO_DIGITS
+
+
+@dataclass
+class _Row:
+    top: int
+    bottom: int
+    blobs: list[Blob]
+
+    def overlap(self, blob: Blob) -> int:
+        return min(self.bottom, blob.y + blob.h) - max(self.top, blob.y)
+
+
+def _rows(blobs: list[Blob]) -> list[_Row]:
+    tallest = max(b.h for b in blobs)
+    rows: list[_Row] = []
+    for blob in sorted(blobs, key=lambda b: -b.h):
+        best = max(rows, key=lambda r: r.overlap(blob), default=None)
+        fits = best is not None and best.overlap(blob) > 0.5 * min(blob.h, best.bottom - best.top)
+        if best is not None and (fits or (blob.h < ROW_SEED * tallest and best.overlap(blob) > 0)):
+            best.blobs.append(blob)
+            best.top, best.bottom = min(best.top, blob.y), max(best.bottom, blob.y + blob.h)
+        elif blob.h >= ROW_SEED * tallest:
+            rows.append(_Row(blob.y, blob.y + blob.h, [blob]))
+        # else: a small blob beside every row: a speck, dropped
+    return _join_broken(sorted(rows, key=lambda r: r.top))
+
+
+def _join_broken(rows: list[_Row]) -> list[_Row]:
+    """Join a row to the one above when they are the two halves of broken digits: almost no
+    gap between them (a stroke's worth) and the same columns. Rows of a page have gaps."""
+    joined: list[_Row] = []
+    for row in rows:
+        if joined:
+            above = joined[-1]
+            gap = row.top - above.bottom
+            x0, _, w0, _ = union_box(above.blobs)
+            x1, _, w1, _ = union_box(row.blobs)
+            overlap = min(x0 + w0, x1 + w1) - max(x0, x1)
+            small_gap = gap < BROKEN_GAP * min(row.bottom - row.top, above.bottom - above.top)
+            if small_gap and overlap > 0.5 * min(w0, w1):
+                above.blobs.extend(row.blobs)
+                above.bottom = max(above.bottom, row.bottom)
+                continue
+        joined.append(row)
+    return joined
+
+
+def _digits_in_row(row: _Row) -> list[list[Blob]]:
+    groups: list[list[Blob]] = []
+    for blob in sorted(row.blobs, key=lambda b: b.x):
+        if groups:
+            x, _, w, _ = union_box(groups[-1])
+            overlap = min(x + w, blob.x + blob.w) - max(x, blob.x)
+            if overlap > 0.5 * min(w, blob.w):
+                groups[-1].append(blob)
+                continue
+        groups.append([blob])
+    height = row.bottom - row.top
+    return [g for g in groups if union_box(g)[3] >= MIN_HEIGHT * height]
+
+
+def _cuts(columns: np.ndarray, count: int) -> list[int]:
+    """Where `count` touching digits meet: the emptiest column within a third of a digit of
+    where equal-width digits would meet."""
+    width = len(columns)
+    cuts = [0]
+    for k in range(1, count):
+        centre, reach = round(k * width / count), max(1, round(width / count / 3))
+        start = max(cuts[-1] + 1, centre - reach)
+        window = columns[start : min(width - 1, centre + reach) + 1]
+        if window.size:
+            cuts.append(start + int(np.argmin(window)))
+    return [*cuts, width]
+
+
+def _readings(analysed: Analysed, group: list[Blob], height: int) -> list[list[Found]]:
+    """The ways to read one ink group: as one digit (unless far too wide for one), and, when
+    it is wide enough to be touching digits, as 2, 3... digits cut at the emptiest columns.
+    The recogniser picks (`read_number`)."""
+    x, y, w, h = union_box(group)
+    whole = crop_blobs(analysed, group) if w <= WIDEST * height else None
+    readings = [[whole]] if whole is not None else []
+    if w <= SPLIT_FROM * height:
+        return readings
+    inside = np.isin(analysed.labels[y : y + h, x : x + w], [b.index for b in group])
+    columns = (analysed.ink[y : y + h, x : x + w] * inside).sum(axis=0, dtype=np.int64)
+    most = min(MAX_TOUCHING, max(2, round(w / (NARROWEST * height))))
+    for count in range(2, most + 1):
+        cuts = _cuts(columns, count)
+        parts = [crop_blobs(analysed, group, (x + a, x + b)) for a, b in itertools.pairwise(cuts)]
+        found = [part for part in parts if part is not None]
+        if len(found) == count:
+            readings.append(found)
+    return readings
+
+
+def find_number(gray: np.ndarray, trace: Trace | None = None) -> list[list[list[list[Found]]]]:
+    """The ink of a picture as rows (top to bottom) of ink groups (left to right), each with
+    the ways to read it (one digit, or several touching digits). `trace` records the
+    analysis and which blobs the groups were made of (kept) and which were not (set aside)."""
+    analysed = analyse(gray, trace)
+    if analysed is None:
+        return []
+    blobs = [b for b in analysed.blobs if not b.touches_border]
+    rows = []
+    kept: list[int] = []
+    for row in _rows(blobs) if blobs else []:
+        groups = []
+        for group in _digits_in_row(row):
+            readings = _readings(analysed, group, row.bottom - row.top)
+            if readings:
+                groups.append(readings)
+                kept.extend(b.index for b in group)
+        if groups:
+            rows.append(groups)
+    if trace is not None:
+        trace.kept = kept
+        trace.set_aside = [b.index for b in analysed.blobs if b.index not in kept]
+    return rows
+
+
+def preprocess_number(
+    gray: np.ndarray, settings: PreprocessSettings | None = None, trace: Trace | None = None
+) -> list[list[list[list[tuple[np.ndarray, Box]]]]]:
+    """uint8 grayscale -> rows (top to bottom) of ink groups (left to right) of the ways to
+    read each group (one digit, or several touching ones) of (model input, box) per digit.
+    `trace` records the analysis and the blobs kept (`number.read_number` adds the digits
+    it chose)."""
+    settings = settings or PreprocessSettings()
+    return [
+        [
+            [
+                [(model_input(found.crop, settings), found.box) for found in reading]
+                for reading in group
+            ]
+            for group in row
+        ]
+        for row in find_number(as_gray(gray), trace)
+    ]
+
+
+def read_number(
+    gray: np.ndarray,
+    settings: PreprocessSettings,
+    predict: Callable[[np.ndarray], np.ndarray],
+    trace: Trace | None = None,
+) -> NumberReading:
+    """A uint8 grayscale picture of several digits (rows of them) -> NumberReading, with
+    `predict` (`Classifier.predict`: inputs (N, 28, 28) -> probabilities (N, 10)) reading
+    every candidate digit in one call.
+
+    Where an ink group may be touching digits, each way of reading it is classified and
+    the one whose digits are surest (geometric mean of their scores, less SPLIT_COST per
+    extra digit) is kept: a digit read confidently whole is never cut. `trace` records the
+    preprocessing and the digits kept (boxes and inputs)."""
+    rows = preprocess_number(gray, settings, trace=trace)
+    digits_in = [digit for row in rows for group in row for reading in group for digit in reading]
+    scores = iter(predict(np.stack([x for x, _ in digits_in])) if digits_in else ())
+    lines, digits = [], []
+    for row in rows:
+        line: list[str] = []
+        for group in row:
+            best: list[DigitReading] = []
+            best_value = -np.inf
+            for reading in group:
+                read = []
+                for inputs, box in reading:
+                    probabilities = next(scores)
+                    label = int(np.argmax(probabilities))
+                    read.append(DigitReading(label, float(probabilities[label]), box, inputs))
+                sure = float(np.exp(np.mean(np.log([max(d.score, 1e-6) for d in read]))))
+                value = sure - SPLIT_COST * (len(read) - 1)
+                if value > best_value:
+                    best, best_value = read, value
+            digits.extend(best)
+            line.extend(str(d.label) for d in best)
+        lines.append("".join(line))
+    number = NumberReading(text="".join(lines), lines=tuple(lines), digits=tuple(digits))
+    if trace is not None:
+        trace.boxes = [digit.box for digit in digits]
+        trace.inputs = [digit.inputs for digit in digits if digit.inputs is not None]
+        trace.reason = number.reason
+    return number

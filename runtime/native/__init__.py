@@ -1,0 +1,2 @@
+"""Native libraries: what their C++ code prints on stderr, and what to say when one will not
+load."""
