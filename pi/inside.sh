@@ -4,7 +4,8 @@
 #   install-lite     Raspberry Pi OS Lite, no camera: a plain venv and `pip install .`
 #   install-recipe   the README's Pi recipe, beside the system's numpy and its extensions
 #   old-recipe       the recipe without its constraints breaks Picamera2; the error's fix mends it
-#   test VENV NAME   the `pi` tests, then classify examples/ and the MNIST PNGs to ~/data/NAME.jsonl
+#   test VENV NAME [FILES]  the `pi` tests (of FILES), then classify examples/ and the MNIST PNGs
+#                    to ~/data/NAME.jsonl
 #   hide-libraries VENV   each native package with one of its libraries hidden: one line, exit 5
 #   gui-opencv VENV  OpenCV's desktop build (opencv-python) on a system without X11: one line, exit 5
 set -euo pipefail
@@ -66,9 +67,11 @@ old_recipe() {
     expect_camera ~/digits-old 7 "no camera is attached"
 }
 
-run_tests() {
+run_tests() {  # VENV NAME [TEST FILES...] (default: every test marked pi)
     local venv=$1 name=$2
-    (cd edge-digits && $(python_of "$venv") -m pytest -m pi -q -p no:cacheprovider tests/) \
+    shift 2
+    local selection=("${@:-tests/}")
+    (cd edge-digits && $(python_of "$venv") -m pytest -m pi -q -p no:cacheprovider "${selection[@]}") \
         > "data/$name.pytest.log" 2>&1 || { tail -40 "data/$name.pytest.log"; fail "pytest -m pi ($name)"; }
     # Labels and scores of the embedded model, compared with the x86 run by pi-test.sh.
     (cd edge-digits && "$venv/bin/edge-digits" classify --json --top-k 3 examples ../data/mnist) \

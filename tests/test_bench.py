@@ -390,7 +390,7 @@ def test_every_json_field_is_documented_in_the_readmes_bench_paragraph():
     assert not missing, f"the README's bench paragraph does not document: {missing}"
 
 
-@pytest.mark.pi
+# Not marked pi: bench is measured on the emulated Pi by test_bench_json_on_the_embedded_model_has_every_documented_field
 def test_bench_table_accuracy_on_a_folder_and_markdown_out(invoke, tmp_path):
     out = tmp_path / "bench.md"
     out.write_text("# earlier results\n")
@@ -460,7 +460,7 @@ def test_data_errors_exit_4_and_output_errors_exit_6(invoke, tmp_path):
     assert "choose another --out folder" in result.stderr
 
 
-@pytest.mark.pi
+# Not marked pi: one bench run on the emulated Pi is enough (worker processes are slow there)
 def test_a_backend_that_is_not_installed_is_skipped_with_a_note(invoke):
     missing = [name for name in BACKENDS if name not in available_backends()]
     if not missing:

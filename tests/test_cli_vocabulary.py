@@ -119,7 +119,7 @@ def test_model_is_m_in_every_command(command):
     assert "-m" in params(command)["--model"].opts
 
 
-@pytest.mark.pi
+# Not marked pi: it starts Python processes, which take seconds each under emulation
 @pytest.mark.parametrize("args", [["--help"], ["bench", "--help"], ["info", "--help"]])
 def test_help_imports_no_numpy(args):
     script = (
@@ -408,7 +408,7 @@ def test_bench_out_file_appends_to_that_file_with_one_warning(cli, bench_options
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no folder, no bench.md
 
 
-@pytest.mark.pi
+# Not marked pi: bench's worker processes are slow under emulation; the spellings are parsed in the pi tests
 def test_bench_new_spellings_measure_for_real(cli, tmp_path):
     copy = tmp_path / "copy.tflite"
     shutil.copyfile(EMBEDDED, copy)
@@ -426,7 +426,7 @@ def test_bench_new_spellings_measure_for_real(cli, tmp_path):
     assert all(r["accuracy"]["accuracy"] == 1.0 for r in report["results"])
 
 
-@pytest.mark.pi
+# Not marked pi: as above
 def test_old_bench_spellings_measure_for_real_with_one_warning_each(cli, tmp_path):
     out = tmp_path / "old.md"
     args = ["--runs", "5", "--warmup", "1", "--batch", "1,2", "--xnnpack", "on", str(EMBEDDED)]

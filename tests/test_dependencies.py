@@ -54,7 +54,7 @@ def _classify(tmp_path: Path, stand_ins: Path) -> subprocess.CompletedProcess[st
     )
 
 
-@pytest.mark.pi
+# Not marked pi: stand-ins in subprocesses; pi-test hides the real libraries on the emulated Pi
 @pytest.mark.parametrize(
     ("package", "raise_line", "expected"),
     [
@@ -102,7 +102,7 @@ def test_a_native_package_that_will_not_load_is_one_line_and_exit_5(
     assert (result.returncode, result.stderr.splitlines(), result.stdout) == (5, [expected], "")
 
 
-@pytest.mark.pi
+# Not marked pi: as above
 def test_no_interpreter_installed_is_one_line_and_exit_5(tmp_path: Path) -> None:
     for package in ("ai_edge_litert", "tflite_runtime"):
         missing = f"raise ModuleNotFoundError(\"No module named '{package}'\", name='{package}')"

@@ -10,9 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-pytestmark = pytest.mark.pi
 
-
+@pytest.mark.pi
 def test_rounds_half_to_even_and_adds_the_zero_point():
     values = np.array([0.0, 0.5, 1.5, 2.5, -0.5, -1.5, 2.4999, 2.5001], np.float32)
     assert quantize(values, 1.0, 0, np.int8).tolist() == [0, 0, 2, 2, 0, -2, 2, 3]
@@ -21,6 +20,7 @@ def test_rounds_half_to_even_and_adds_the_zero_point():
     assert quantize(np.float32([0.5]), 1.0, -127, np.int8).tolist() == [-126]
 
 
+@pytest.mark.pi
 @pytest.mark.parametrize(
     ("dtype", "zero_point", "low", "high"),
     [(np.int8, -128, -128, 127), (np.int8, 0, -128, 127), (np.uint8, 0, 0, 255)],
@@ -32,12 +32,14 @@ def test_clips_at_the_type_limits_never_wraps(dtype, zero_point, low, high):
     assert quantized.tolist() == [low, low, high, high, high]
 
 
+@pytest.mark.pi
 def test_the_mnist_input_range_of_an_int8_model():
     values = np.array([0.0, 1.0, 0.25, 2.0, -1.0], np.float32)
     assert quantize(values, 1 / 255, -128, np.int8).tolist() == [-128, 127, -64, 127, -128]
     assert quantize(values, 1 / 255, -128, "int8").tolist() == [-128, 127, -64, 127, -128]
 
 
+@pytest.mark.pi
 def test_a_float_type_is_a_plain_cast():
     values = np.array([0.1, 7.0, -3.0], np.float32)
     assert quantize(values, 0.0, 0, np.float32).tolist() == values.tolist()
@@ -47,6 +49,7 @@ def test_a_float_type_is_a_plain_cast():
         limits(np.complex64)
 
 
+@pytest.mark.pi
 def test_out_is_worked_in_and_the_values_are_left_alone():
     values = np.array([[0.2, 0.4], [0.6, 0.8]], np.float32)
     kept = values.copy()
@@ -58,6 +61,7 @@ def test_out_is_worked_in_and_the_values_are_left_alone():
     assert quantize(np.float32(1.0), 1 / 255, -128, np.int8) == 127  # a scalar works too
 
 
+@pytest.mark.pi
 def test_dequantize():
     values = np.array([-128, 0, 127], np.int8)
     scores = dequantize(values, 1 / 256, -128)
@@ -66,6 +70,7 @@ def test_dequantize():
     assert values.tolist() == [-128, 0, 127]  # a new array
 
 
+@pytest.mark.pi
 def test_the_bench_worker_quantises_with_the_same_function():
     values = np.random.default_rng(0).random((2, 28, 28), dtype=np.float32)
     details = {"dtype": np.int8, "quantization": (0.003921568859368563, -128)}
@@ -74,6 +79,7 @@ def test_the_bench_worker_quantises_with_the_same_function():
     )
 
 
+# Not marked pi: 300 examples are slow under emulation; the unit tests above run there.
 @settings(max_examples=300, deadline=None)
 @given(
     arrays(np.float32, st.integers(1, 40), elements=st.floats(-2.0, 2.0, width=32)),
