@@ -34,11 +34,7 @@ MNIST_COUNT=500
 START=$SECONDS
 
 say() { printf 'pi-test: %s\n' "$*"; }
-cannot_run() {
-    if [ "${PI_TEST:-}" = skip ]; then
-        say "SKIPPED (PI_TEST=skip): $*"
-        exit 0
-    fi
+cannot_run() {  # PI_TEST=skip has ended the script before anything can go wrong
     say "cannot run: $*; set PI_TEST=skip to go on without the emulated Pi"
     exit 1
 }

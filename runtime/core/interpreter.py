@@ -38,14 +38,11 @@ def _import(name: str) -> Any | None:
     module = BACKENDS[name]
     try:
         return importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name is not None and (module + ".").startswith(error.name + "."):
-            return None  # ai_edge_litert (or its .interpreter) is not there at all
-        failure = import_failure(error)
-        raise (failure or error) from None
     except ImportError as error:
-        failure = import_failure(error)
-        raise (failure or error) from None
+        missing = error.name if isinstance(error, ModuleNotFoundError) else None
+        if missing is not None and (module + ".").startswith(missing + "."):
+            return None  # ai_edge_litert (or its .interpreter) is not there at all
+        raise (import_failure(error) or error) from None
 
 
 def resolve_backend(backend: str | None = None) -> tuple[str, Any]:
