@@ -27,7 +27,16 @@ import numpy as np
 import tensorflow as tf
 from edge_digits.runtime import __version__
 from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions
-from edge_digits.runtime.core.evaluate import agreement, evaluate
+from edge_digits.runtime.core.evaluate import (
+    ECE_BINS,
+    Evaluation,
+    agreement,
+    evaluate,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+)
+from edge_digits.runtime.core.flatbuffer import SIDECAR_METADATA
 from edge_digits.runtime.core.interpreter import make_interpreter, resolve_backend
 from edge_digits.runtime.core.preprocess import scale_pixels
 from edge_digits.runtime.core.sidecar import PreprocessSettings, Quantization, Sidecar, sidecar_path
@@ -40,6 +49,8 @@ from edge_digits.runtime.files.atomic import (
 )
 from edge_digits.runtime.files.mnist import Mnist, load_mnist
 from edge_digits.runtime.native.stderr import capture_stderr
+
+from .metadata import embed_metadata
 
 PRECISIONS = ("float32", "float16", "int8")
 Echo = Callable[[str], None]
@@ -54,6 +65,8 @@ class Converted:
     size_bytes: int
     accuracy: float
     agreement: float  # top-1 agreement with the Keras model on the test set
+    ece_before: float | None = None  # expected calibration error on the test set, T = 1
+    ece_after: float | None = None  # ... with the fitted temperature
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,93 @@ def to_tflite(model: keras.Model, precision: str, calibration_images: np.ndarray
                 f"{model.name}: TFLite conversion to {precision} failed: {' '.join(detail.split())[:300]}"
             ) from None
     return content
+
+
+def _exported(model: keras.Model) -> tuple[keras.Model, str]:
+    """The model to convert and what its output holds: a model ending in a separate
+    `Softmax` layer (the `edge` architecture) is exported without it, as "logits", so that
+    int8 quantises the logits and the runtime applies softmax (with the calibrated
+    temperature) in float; other models keep their softmax ("probabilities")."""
+    if isinstance(model.layers[-1], keras.layers.Softmax):
+        return keras.Model(model.inputs, model.layers[-2].output, name=model.name), "logits"
+    return model, "probabilities"
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What a training run left for convert in ``calibration.npz`` (uint8 28x28 inputs):
+    validation inputs and labels (10 = not a digit) and training inputs for int8 calibration.
+    None of it when the model was not trained by `edge-digits train` of this version."""
+
+    validation_x: np.ndarray | None = None
+    validation_y: np.ndarray | None = None
+    representative_x: np.ndarray | None = None
+
+
+def _run_data(model_path: Path) -> RunData:
+    path = model_path.parent / "calibration.npz"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return RunData(data["validation_x"], data["validation_y"], data["representative_x"])
+    except (OSError, KeyError, ValueError):
+        return RunData()
+
+
+def _operating_point(probabilities: np.ndarray, labels: np.ndarray, none: int) -> dict[str, float]:
+    """The `min_score` that best separates digits from what is not a digit on the validation
+    inputs: the threshold on the top digit's probability maximising (digits accepted and
+    right) + (non-digits refused), the lowest such; 0 when there are no non-digits to judge."""
+    digits, negatives = labels != none, labels == none
+    if not negatives.any() or not digits.any():
+        return {"min_score": 0.0}
+    predicted = probabilities.argmax(axis=1)
+    top_digit = probabilities[:, :none].max(axis=1)
+    best: dict[str, float] = {}
+    for threshold in np.round(np.arange(0.0, 0.96, 0.01), 2):
+        accepted = (predicted != none) & (top_digit >= threshold)
+        right = float((accepted & (predicted == labels))[digits].mean())
+        refused = float((~accepted)[negatives].mean())
+        if not best or right + refused > best["digits_right"] + best["non_digits_refused"] + 1e-9:
+            best = {
+                "min_score": float(threshold),
+                "digits_right": right,
+                "non_digits_refused": refused,
+            }
+    return best
+
+
+def _calibrate(
+    classifier: Classifier,
+    score: Evaluation,
+    labels_test: np.ndarray,
+    run: RunData,
+    none: int | None,
+) -> dict[str, Any]:
+    """Fit a temperature on the validation inputs (the converted model's own scores), and
+    measure the expected calibration error on the test set before and after; for a model
+    with a "none" class, choose its operating point. softmax(log p / T) equals
+    softmax(logits / T): the scores of the model at T = 1 are all that is needed."""
+    ece_before = expected_calibration_error(score.scores, labels_test)
+    result: dict[str, Any] = {"bins": ECE_BINS, "ece_before": ece_before, "temperature": 1.0}
+    if run.validation_x is None or run.validation_y is None or not len(run.validation_y):
+        result.update(
+            ece_after=ece_before, fitted_on="nothing (no validation inputs from training)"
+        )
+        return result
+    validation = evaluate(classifier.predict, run.validation_x, run.validation_y)
+    log_p = np.log(np.maximum(validation.scores, 1e-30))
+    temperature = fit_temperature(log_p, run.validation_y.astype(np.int64))
+    calibrated_test = softmax(np.log(np.maximum(score.scores, 1e-30)), temperature)
+    result.update(
+        temperature=temperature,
+        ece_after=expected_calibration_error(calibrated_test, labels_test),
+        fitted_on=f"{len(run.validation_y)} validation inputs"
+        + (f" ({int((run.validation_y == none).sum())} not a digit)" if none is not None else ""),
+    )
+    if none is not None:
+        point = _operating_point(softmax(log_p, temperature), run.validation_y, none)
+        result["operating_point"] = point
+    return result
 
 
 def _quantization(details: dict[str, Any]) -> Quantization | None:
@@ -159,15 +259,29 @@ def convert(
     )
     echo(f"keras: {reference.accuracy:.2%} on {reference.count} test images")
 
-    # Calibration images come from the training split only, never from the test set.
-    calibration_images = _pick(mnist.x_train, calibration, seed)
+    # Calibration images come from the training split only, never from the test set: the
+    # training run's own inputs when it left them (with its not-a-digit pictures: the int8
+    # ranges must hold those too), else MNIST's training digits.
+    run = _run_data(Path(model_path))
+    pool = run.representative_x if run.representative_x is not None else mnist.x_train
+    calibration_images = _pick(pool, calibration, seed)
+    exported, output = _exported(model)
+    classes = int(model.output_shape[-1])
+    labels = [str(label) for label in record.get("labels") or range(classes)]
+    if classes == 11 and len(labels) != 11:
+        labels = [*(str(d) for d in range(10)), "none"]
+    none_label = "none" if "none" in labels else None
+    none = labels.index("none") if none_label else None
     keras_sha256, versions = sha256_file(Path(model_path)), _versions()  # the same for every file
     rows = []
     for precision in dict.fromkeys(precisions):  # keep the order, drop repeats
         echo(f"converting to {precision}")
-        content = to_tflite(model, precision, calibration_images)
+        content = to_tflite(exported, precision, calibration_images)
         target = Path(out) / f"{Path(model_path).stem}_{precision}.tflite"
         details = {
+            "labels": tuple(labels),
+            "none_label": none_label,
+            "output": output,
             "architecture": str(record.get("architecture") or model.name),
             "training_data_sha256": str(record.get("training_data_sha256") or mnist.digest),
             "versions": versions,
@@ -188,9 +302,11 @@ def convert(
             model_tmp.write_bytes(content)
             sidecar = _sidecar(content, str(target), precision, details)
             sidecar_tmp.write_text(sidecar.to_json(), encoding="utf-8")
-            classifier = Classifier(ClassifierOptions(model=model_tmp))
+            # min_score 0: every answer counted, whatever the operating point chosen below.
+            classifier = Classifier(ClassifierOptions(model=model_tmp, min_score=0.0))
             score = evaluate(classifier.predict, mnist.x_test, mnist.y_test)
             agree = agreement(score, reference)
+            calibration_figures = _calibrate(classifier, score, mnist.y_test, run, none)
             accuracy = {
                 "test_images": score.count,
                 "keras": reference.accuracy,
@@ -198,9 +314,35 @@ def convert(
                 "agreement_with_keras": agree,
                 "interpreter": classifier.backend,
             }
-            sidecar_tmp.write_text(replace(sidecar, accuracy=accuracy).to_json(), encoding="utf-8")
-        rows.append(Converted(precision, target, len(content), score.accuracy, agree))
-        echo(f"{precision}: {score.accuracy:.2%}, agreement with Keras {agree:.2%}")
+            sidecar = replace(
+                sidecar,
+                accuracy=accuracy,
+                temperature=calibration_figures["temperature"],
+                min_score=calibration_figures.get("operating_point", {}).get("min_score", 0.0),
+                calibration=calibration_figures,
+            )
+            sidecar_tmp.write_text(sidecar.to_json(), encoding="utf-8")
+            # The sidecar travels inside the model too (a copy without its .json still
+            # knows its classes); its model_sha256 covers the model without that entry.
+            model_tmp.write_bytes(
+                embed_metadata(content, SIDECAR_METADATA, sidecar.to_json().encode())
+            )
+        rows.append(
+            Converted(
+                precision,
+                target,
+                len(content),
+                score.accuracy,
+                agree,
+                calibration_figures["ece_before"],
+                calibration_figures["ece_after"],
+            )
+        )
+        echo(
+            f"{precision}: {score.accuracy:.2%}, agreement with Keras {agree:.2%}, "
+            f"ECE {calibration_figures['ece_before']:.2%} -> {calibration_figures['ece_after']:.2%} "
+            f"(temperature {calibration_figures['temperature']:.3f})"
+        )
     return ConversionReport(keras=keras_row, models=rows, test_images=reference.count)
 
 

@@ -42,6 +42,7 @@ from .options import (
     Arch,
     BackendOption,
     BackendsOption,
+    ClassifyMinScoreOption,
     DataOption,
     JsonOption,
     KerasModelOption,
@@ -222,6 +223,22 @@ def train(
     resume: Annotated[
         bool, typer.Option(help="Continue an interrupted run in --out from its last epoch.")
     ] = False,
+    negatives: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Add this many generated pictures of what is not a digit (letters, scribbles, "
+            "textures, photographs...) as an 11th class, 'none'.",
+        ),
+    ] = 0,
+    picture_digits: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Add this many training digits drawn as real pictures show them (European 1s, "
+            "crossed 7s, 8 px captures, chalk, photos).",
+        ),
+    ] = 0,
     out_dir: Annotated[Path, out_option("the run's files")] = Path("runs/latest"),
     data_path: DataOption = None,
 ) -> None:
@@ -234,7 +251,8 @@ def train(
         config = training.TrainConfig(
             arch=arch.value, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,
             patience=patience, limit=limit, out=out_dir, data=data_path, augment=augment,
-            strategy=strategy.value, resume=resume,
+            strategy=strategy.value, resume=resume, negatives=negatives,
+            picture_digits=picture_digits,
         )  # fmt: skip
         result = training.train(
             config,
@@ -292,12 +310,19 @@ def convert(
     table = Table(
         title=f"parity on {report.test_images} MNIST test images ({report.keras.path.parent})"
     )
-    for column in ("model", "file", "size", "accuracy", "agreement with Keras"):
+    columns = ("model", "file", "size", "accuracy", "agreement with Keras", "ECE before → after")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("model", "file") else "right")
     for row in (report.keras, *report.models):
+        keras_row = row.precision == "keras"
+        ece = (
+            f"{row.ece_before:.2%} → {row.ece_after:.2%}"
+            if row.ece_before is not None and row.ece_after is not None
+            else "-"
+        )
         table.add_row(
             row.precision, row.path.name, f"{row.size_bytes / 1024:.1f} KiB",
-            f"{row.accuracy:.2%}", "-" if row.precision == "keras" else f"{row.agreement:.2%}",
+            f"{row.accuracy:.2%}", "-" if keras_row else f"{row.agreement:.2%}", ece,
         )  # fmt: skip
     out.print(table)
 
@@ -312,6 +337,7 @@ def classify(
         int, typer.Option("--top-k", "-k", min=1, max=10, help="Labels to show per image.")
     ] = 1,
     number: NumberOption = False,
+    min_score: ClassifyMinScoreOption = None,
     debug_dir: Annotated[
         Path | None, typer.Option("--debug-dir", help="Write each step's pictures here.")
     ] = None,
@@ -320,7 +346,10 @@ def classify(
     as_json: JsonOption = False,
     max_pixels: MaxPixelsOption = None,
 ) -> None:
-    """Classify images. Exit code 1 if any file could not be read (the rest are still classified)."""
+    """Classify images. Exit code 1 if any file could not be read (the rest are still classified).
+
+    A model with a not-a-digit class, or a best digit below --min-score, gives label null with its scores and a reason.
+    """
     from ..core.batch import classify_paths
     from ..core.classifier import Classifier, ClassifierOptions
 
@@ -333,6 +362,7 @@ def classify(
             num_threads=threads,
             backend=backend.value if backend else None,
             max_pixels=max_pixels,
+            min_score=min_score,
         )
         classifier = Classifier(options)
         for result in classify_paths(

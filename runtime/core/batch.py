@@ -35,12 +35,13 @@ class FileResult:
 
     def record(self) -> dict[str, Any]:
         """The `--json` line: `path`, then the reading's fields (`record.reading_record`:
-        label, score, top_k or reason; with a number text, lines, score and digits, and
-        `label` the digit when exactly one was read), then `error` for a file not read."""
+        label, score, top_k, reason, none_score; with a number text, lines, score and digits,
+        and `label` the digit when exactly one was read), then `error` for a file not read."""
         line: dict[str, Any] = {"path": self.path}
         if self.number is not None:
             reading = self.number
-            line["label"] = reading.digits[0].label if len(reading.digits) == 1 else None
+            read = reading.read  # the digits kept: pieces that are not digits are listed only
+            line["label"] = read[0].label if len(read) == 1 else None
             line.update(
                 reading_record(
                     reading.text, reading.score, number=True, reading=reading, reason=reading.reason
@@ -54,6 +55,8 @@ class FileResult:
                     prediction.score,
                     top_k=prediction.top_k,
                     reason=prediction.reason,
+                    scored=prediction.scored,
+                    none_score=prediction.none_score,
                 )
             )
         else:
@@ -63,14 +66,18 @@ class FileResult:
         return line
 
     def describe(self, top_k: int = 1) -> str:
-        """The plain-output text after the path: `7 (0.996)`, the top k, or why nothing."""
+        """The plain-output text after the path: `7 (0.996)`, the top k, or why nothing:
+        `no digit (no ink found...)`, or the model's answer `not a digit (7 0.410)`."""
         if self.number:
-            if not self.number.digits:
-                return "no digits found"
+            if not self.number.read:
+                return self.number.reason or "no digits found"
             return f"{' / '.join(self.number.lines)} ({self.number.score:.3f})"
         prediction = self.prediction
         if prediction is None:
             return f"error: {self.error}"
+        if prediction.label is None and prediction.scored:
+            best = ", ".join(f"{label} {score:.3f}" for label, score in prediction.top_k[:top_k])
+            return f"{prediction.reason} ({best})"
         if prediction.label is None:
             return f"no digit ({prediction.reason})"
         if top_k == 1:
