@@ -449,7 +449,7 @@ def _negatives(
         elif kind == "hand_letters":
             picture, name, style = hand_letter(rng, settings)
         else:
-            picture = pictures.negative(kind, rng, digits)
+            picture = pictures.negative(kind, rng, digits, held_out=True)
         if picture is None:
             made.discarded += 1
             if made.discarded > 10 * count:

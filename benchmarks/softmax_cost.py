@@ -40,11 +40,13 @@ def _convert(keras_path: Path, folder: Path) -> dict[str, Path]:
     from edge_digits.runtime.files.mnist import load_mnist
 
     model = keras.models.load_model(keras_path)
-    run = _run_data(keras_path)
+    classes = int(model.output_shape[-1])
+    run = _run_data(keras_path, classes, print)
     pool = run.representative_x if run.representative_x is not None else load_mnist(None).x_train
     calibration = pool[np.random.default_rng(0).choice(len(pool), 500, replace=False)]
-    classes = int(model.output_shape[-1])
     labels = tuple([*(str(d) for d in range(10)), *(["none"] if classes == 11 else [])])
+    if _exported(model)[1] != "logits":
+        raise SystemExit(f"{keras_path}: the model does not end in a separate Softmax layer")
     paths = {}
     for name, (exported, output) in {
         "softmax in the int8 model": (model, "probabilities"),

@@ -40,7 +40,7 @@ from edge_digits.runtime.core.flatbuffer import SIDECAR_METADATA
 from edge_digits.runtime.core.interpreter import make_interpreter, resolve_backend
 from edge_digits.runtime.core.preprocess import scale_pixels
 from edge_digits.runtime.core.sidecar import PreprocessSettings, Quantization, Sidecar, sidecar_path
-from edge_digits.runtime.errors import ModelError, UsageError
+from edge_digits.runtime.errors import ModelError, UsageError, one_line
 from edge_digits.runtime.files.atomic import (
     atomic_pair,
     ensure_output_dir,
@@ -131,13 +131,35 @@ class RunData:
     representative_x: np.ndarray | None = None
 
 
-def _run_data(model_path: Path) -> RunData:
+def _run_data(model_path: Path, classes: int, echo: Echo) -> RunData:
+    """The run's ``calibration.npz`` beside the model, checked against it; nothing (and one
+    warning line) when it is missing, damaged, or written for another model."""
     path = model_path.parent / "calibration.npz"
+    if not path.exists():
+        return RunData()
     try:
         with np.load(path, allow_pickle=False) as data:
-            return RunData(data["validation_x"], data["validation_y"], data["representative_x"])
-    except (OSError, KeyError, ValueError):
+            run = RunData(data["validation_x"], data["validation_y"], data["representative_x"])
+    except Exception as error:  # a damaged zip raises zipfile/EOF/OS/Value errors alike
+        echo(f"warning: {path}: unreadable ({one_line(error, 120)}); calibrating on MNIST only")
         return RunData()
+    arrays_ok = all(
+        a is not None and a.dtype == np.uint8 and a.shape[1:] == (28, 28)
+        for a in (run.validation_x, run.representative_x)
+    )
+    labels = run.validation_y
+    if (
+        not arrays_ok
+        or labels is None
+        or run.validation_x is None
+        or len(labels) != len(run.validation_x)
+        or (len(labels) and int(labels.max()) >= classes)
+    ):
+        echo(
+            f"warning: {path}: not written for this {classes}-class model; calibrating on MNIST only"
+        )
+        return RunData()
+    return run
 
 
 def _operating_point(probabilities: np.ndarray, labels: np.ndarray, none: int) -> dict[str, float]:
@@ -183,6 +205,13 @@ def _calibrate(
         return result
     validation = evaluate(classifier.predict, run.validation_x, run.validation_y)
     log_p = np.log(np.maximum(validation.scores, 1e-30))
+    if classifier.output != "logits":
+        # The runtime applies a temperature to logits only: a model ending in its own
+        # softmax keeps T = 1, and its operating point is chosen on the scores it gives.
+        result.update(ece_after=ece_before, fitted_on="nothing (the model gives probabilities)")
+        if none is not None:
+            result["operating_point"] = _operating_point(validation.scores, run.validation_y, none)
+        return result
     temperature = fit_temperature(log_p, run.validation_y.astype(np.int64))
     calibrated_test = softmax(np.log(np.maximum(score.scores, 1e-30)), temperature)
     result.update(
@@ -262,16 +291,19 @@ def convert(
     # Calibration images come from the training split only, never from the test set: the
     # training run's own inputs when it left them (with its not-a-digit pictures: the int8
     # ranges must hold those too), else MNIST's training digits.
-    run = _run_data(Path(model_path))
-    pool = run.representative_x if run.representative_x is not None else mnist.x_train
-    calibration_images = _pick(pool, calibration, seed)
     exported, output = _exported(model)
     classes = int(model.output_shape[-1])
-    labels = [str(label) for label in record.get("labels") or range(classes)]
-    if classes == 11 and len(labels) != 11:
-        labels = [*(str(d) for d in range(10)), "none"]
-    none_label = "none" if "none" in labels else None
-    none = labels.index("none") if none_label else None
+    if classes not in (10, 11):
+        raise ModelError(
+            f"{model_path}: the model gives {classes} scores; expected 10 digits, or 10 and "
+            "'not a digit' (`edge-digits train --negatives N`)"
+        )
+    # The model's own output decides the classes: 10 digits, then "none" as the 11th.
+    labels = [*(str(d) for d in range(10)), *(["none"] if classes == 11 else [])]
+    none_label, none = ("none", 10) if classes == 11 else (None, None)
+    run = _run_data(Path(model_path), classes, echo)
+    pool = run.representative_x if run.representative_x is not None else mnist.x_train
+    calibration_images = _pick(pool, calibration, seed)
     keras_sha256, versions = sha256_file(Path(model_path)), _versions()  # the same for every file
     rows = []
     for precision in dict.fromkeys(precisions):  # keep the order, drop repeats
@@ -324,14 +356,13 @@ def convert(
             sidecar_tmp.write_text(sidecar.to_json(), encoding="utf-8")
             # The sidecar travels inside the model too (a copy without its .json still
             # knows its classes); its model_sha256 covers the model without that entry.
-            model_tmp.write_bytes(
-                embed_metadata(content, SIDECAR_METADATA, sidecar.to_json().encode())
-            )
+            published = embed_metadata(content, SIDECAR_METADATA, sidecar.to_json().encode())
+            model_tmp.write_bytes(published)
         rows.append(
             Converted(
                 precision,
                 target,
-                len(content),
+                len(published),
                 score.accuracy,
                 agree,
                 calibration_figures["ece_before"],

@@ -641,11 +641,13 @@ def test_segmentation_counts_none_pieces_as_unlikely(examples, block):
         row(2, 0.5)[:10],
     ]
     assert read_number(picture, settings, scripted(ten)).text == "402"
-    # The operating point: a piece below it is left out with the caller's reason.
+    # The operating point: a digit below it is not dropped (that would read "42", another
+    # number, with confidence): the number is unread, with the caller's reason.
     below = {"min_score": 0.7, "below_reason": "score below 0.7"}
     low = read_number(picture, settings, scripted(ten), **below)
-    assert (low.text, [d.reason for d in low.digits]) == ("42", [None, "score below 0.7", None])
-    assert (low.score, low.reason) == (pytest.approx(0.9), None)
+    assert (low.text, [d.reason for d in low.digits]) == ("", [None, "score below 0.7", None])
+    assert [d.doubtful for d in low.digits] == [False, True, False]
+    assert (low.score, low.reason) == (0.0, "score below 0.7")
     unsure = [[0.6] + [0.4 / 9] * 9] * 5
     nothing = read_number(picture, settings, scripted(unsure), **below)
     assert (nothing.text, nothing.reason, nothing.score) == ("", "score below 0.7", 0.0)

@@ -41,8 +41,8 @@ def test_each_kind_of_negative_is_a_picture_or_an_input_and_is_seeded(pictures, 
 
 
 def test_no_letter_that_is_a_digit_in_all_but_name_is_a_negative(pictures):
-    assert not set("OoIl|/1") & set(pictures.GLYPHS)
-    assert set("ABEFHKMNSZabdegkqz?#&%") <= set(pictures.GLYPHS)
+    assert not set("OoIl|/1bgq") & set(pictures.GLYPHS)
+    assert set("ABEFHKMNSZadekz?#&%") <= set(pictures.GLYPHS)
 
 
 @pytest.mark.parametrize("kind", ["euro1", "lowres", "chalk", "photo"])

@@ -148,9 +148,17 @@ def tradeoff_pictures(folder: Path) -> tuple[Path, Path, dict[str, float]] | Non
     from the folder's int8 model with a "none" class; None when there is none."""
     from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions
     from edge_digits.runtime.core.sidecar import Sidecar
+    from edge_digits.runtime.errors import ModelError
 
     models = [m for m in sorted(folder.glob("*_int8.tflite")) if m.with_suffix(".json").exists()]
-    models = [m for m in models if Sidecar.read(m.with_suffix(".json")).none_label]
+
+    def has_none(model: Path) -> bool:
+        try:
+            return Sidecar.read(model.with_suffix(".json")).none_label is not None
+        except ModelError:  # a broken json beside a model: not this section's business
+            return False
+
+    models = [m for m in models if has_none(m)]
     if not models or not (folder / "calibration.npz").exists():
         return None
     with np.load(folder / "calibration.npz", allow_pickle=False) as data:

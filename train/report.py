@@ -65,7 +65,7 @@ def _conversions(folder: Path) -> str:
             accuracy, calibration = sidecar.accuracy, sidecar.calibration
             ece = (
                 f"{calibration['ece_before']:.2%} → {calibration['ece_after']:.2%}"
-                if "ece_before" in calibration
+                if {"ece_before", "ece_after"} <= set(calibration)
                 else "-"
             )
             rows.append(

@@ -225,10 +225,14 @@ def _counts(kinds: np.ndarray) -> dict[str, int]:
 
 
 def _extra_pictures(
-    config: TrainConfig, digits: np.ndarray, labels: np.ndarray, out: Path, echo: Echo
+    config: TrainConfig,
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    out: Path,
+    echo: Echo,
 ) -> dict[str, Any]:
     """The generated pictures for training and validation (see pictures.py), as model
-    inputs; made once per recipe and kept in the run folder (``pictures/``)."""
+    inputs; each part's made from its own split's digits (validation pictures never hold a
+    training digit). Made once per recipe and digits, kept in the run folder (``pictures/``)."""
     if not (config.negatives or config.picture_digits):
         return {}
     from . import pictures
@@ -236,12 +240,14 @@ def _extra_pictures(
     source = hashlib.sha256(Path(pictures.__file__).read_bytes()).hexdigest()[:12]
     sets: dict[str, Any] = {}
     for part, share, seed in (("train", 1, config.seed), ("validation", 8, config.seed + 1000)):
-        made = []
+        digits, labels = splits[part]
+        key = hashlib.sha256(digits.tobytes() + labels.tobytes()).hexdigest()[:8]
+        made = [pictures.PictureSet.empty()]
         for side, count in (("negative", config.negatives), ("positive", config.picture_digits)):
-            count //= share
+            count = -(-count // share)  # at least one for validation whenever asked for
             if not count:
                 continue
-            cache = out / "pictures" / f"{part}-{side}-{count}-{seed}-{source}.npz"
+            cache = out / "pictures" / f"{part}-{side}-{count}-{seed}-{source}-{key}.npz"
             if cache.exists():
                 with np.load(cache, allow_pickle=False) as data:
                     dropped = json.loads(str(data["dropped"]))
@@ -306,14 +312,15 @@ def train(
         x_train, y_train = x_train[: config.limit], y_train[: config.limit]
     digits_only = x_train  # MNIST's own, for the pictures of the run report
     train_in, val_in = _as_input(x_train), _as_input(x_val)
-    extra = _extra_pictures(config, x_train, y_train, out, echo)
+    extra = _extra_pictures(
+        config, {"train": (x_train, y_train), "validation": (x_val, y_val)}, out, echo
+    )
     if extra:
         train_in = np.concatenate([train_in, extra["train"].x[..., None]])
         y_train = np.concatenate([y_train.astype(np.int64), extra["train"].y])
         val_in = np.concatenate([val_in, extra["validation"].x[..., None]])
         y_val = np.concatenate([y_val.astype(np.int64), extra["validation"].y])
     classes = 11 if config.negatives else 10
-    _write_calibration(out, train_in, val_in, y_val, config.seed)
 
     keras.utils.set_random_seed(config.seed)
     folder = ensure_output_dir(out / "checkpoints")
@@ -375,7 +382,14 @@ def train(
     # The best epoch's model, wherever it was (before a resume, or before early stopping).
     model = keras.models.load_model(folder / "best.keras")
 
+    if int(model.output_shape[-1]) != classes:
+        raise UsageError(
+            f"{out}: the model being resumed gives {model.output_shape[-1]} scores but this run "
+            f"has {classes} classes (--negatives); resume with the options it started with"
+        )
     model_path = out / "model.keras"
+    # Beside the model it describes: an interrupted run never leaves it next to an older model.
+    _write_calibration(out, train_in, val_in, y_val, config.seed)
     with atomic_path(model_path) as tmp:
         model.save(tmp)
     test = evaluate(lambda batch: model.predict_on_batch(batch), mnist.x_test, mnist.y_test)

@@ -71,7 +71,7 @@ T = TypeVar("T")
 
 EXIT_INTERRUPTED = 130
 TRAIN_EXTRA = "pip install 'edge-digits[train]'"
-HEAVY_PACKAGES = ("tensorflow", "keras", "matplotlib")
+HEAVY_PACKAGES = ("tensorflow", "keras", "matplotlib", "skimage")
 
 # Where a command takes the deprecated positional model (`edge-digits info MODEL`): Typer
 # leaves the arguments it does not declare in ctx.args (unknown options are still refused).

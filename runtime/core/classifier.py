@@ -19,6 +19,7 @@ the caller's, whose reason is then "score below S").
 from __future__ import annotations
 
 import contextlib
+import numbers
 import time
 import warnings
 from dataclasses import dataclass
@@ -110,8 +111,8 @@ class Classifier:
         given = options.min_score
         if given is not None and (
             isinstance(given, bool)
-            or not isinstance(given, (int, float))
-            or not 0.0 <= given <= 1.0
+            or not isinstance(given, numbers.Real)
+            or not 0.0 <= float(given) <= 1.0
         ):
             raise UsageError(f"min_score {given!r}: give a score between 0 and 1")
         self.model_path = Path(options.model) if options.model else default_model_path()
@@ -278,6 +279,9 @@ class Classifier:
             time.sleep(pause)
             with contextlib.suppress(ModelError):  # between the two renames: no model yet
                 content = self._read_model()
+            inside = self._embedded_sidecar(content)
+            if inside is not None:  # replaced meanwhile by a model carrying its sidecar
+                return self._agreeing(inside, content, path)
             sidecar = Sidecar.read(path)
         if sidecar.model_sha256 == sha256_bytes(content):
             return sidecar, content

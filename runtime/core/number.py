@@ -64,6 +64,7 @@ class DigitReading:
     inputs: np.ndarray | None = field(default=None, repr=False, compare=False)  # what the model saw
     none_score: float | None = None
     reason: str | None = None
+    doubtful: bool = False  # a digit, but below the operating point: the number is unsure
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,11 @@ class NumberReading:
 
     @property
     def read(self) -> tuple[DigitReading, ...]:
-        """The digits kept: those with a label, in reading order."""
+        """The digits kept: those with a label, in reading order; none at all when one digit
+        is doubtful (below the operating point): a number with a digit left out would be
+        another number, read with confidence."""
+        if any(digit.doubtful for digit in self.digits):
+            return ()
         return tuple(digit for digit in self.digits if digit.label is not None)
 
     @property
@@ -92,6 +97,9 @@ class NumberReading:
         piece was not a digit (the model's answer, or the caller's threshold)."""
         if self.read:
             return None
+        doubtful = [digit.reason for digit in self.digits if digit.doubtful and digit.reason]
+        if doubtful:
+            return doubtful[0]
         reasons = [digit.reason or NOT_A_DIGIT for digit in self.digits]
         if not reasons:
             return NO_DIGITS
@@ -264,7 +272,7 @@ def _digit(
     if none_score is not None and none_score > score:
         return DigitReading(None, score, box, inputs, none_score, NOT_A_DIGIT), 1.0 - none_score
     if score < min_score:
-        return DigitReading(None, score, box, inputs, none_score, below_reason), score
+        return DigitReading(None, score, box, inputs, none_score, below_reason, True), score
     return DigitReading(label, score, box, inputs, none_score), score
 
 
@@ -310,12 +318,18 @@ def read_number(
                     likely.append(chance)
                 sure = float(np.exp(np.mean(np.log([max(chance, 1e-6) for chance in likely]))))
                 value = sure - SPLIT_COST * (len(read) - 1)
+                if len(read) > 1 and any(d.label is None and not d.doubtful for d in read):
+                    # Cutting a group is for touching digits: a cut that leaves a piece that
+                    # is no digit is never the reading (the group read whole may be none).
+                    value = -np.inf
                 if value > best_value:
                     best, best_value = read, value
-            digits.extend(best)
+            digits.extend(best or read)
             line.extend(str(d.label) for d in best if d.label is not None)
         lines.append("".join(line))
     kept = [line for line in lines if line]  # a row of nothing but non-digits is no row
+    if any(digit.doubtful for digit in digits):
+        kept = []  # one doubtful digit: no number (see NumberReading.read)
     number = NumberReading(text="".join(kept), lines=tuple(kept), digits=tuple(digits))
     if trace is not None:
         trace.boxes = [digit.box for digit in digits]
