@@ -30,6 +30,7 @@ from edge_digits.runtime.core.classifier import (
     ClassifierOptions,
     Prediction,
 )
+from edge_digits.runtime.core.flatbuffer import SIDECAR_METADATA
 from edge_digits.runtime.core.number import NO_DIGITS, preprocess_number, read_number
 from edge_digits.runtime.core.number import NOT_A_DIGIT as NUMBER_NOT_A_DIGIT
 from edge_digits.runtime.core.preprocess import preprocess_gray
@@ -715,3 +716,61 @@ def test_camera_number_text_is_made_of_digits_only(tmp_path, examples, block):
     assert (record["text"], record["lines"]) == ("72", ["72"])
     assert [digit["label"] for digit in record["digits"]] == [7, 2]  # the camera: digits only
     assert record["score"] > 0.99
+
+
+# -- the sidecar inside the model ------------------------------------------------------------
+
+
+def embedded(logits: list[float], **fields: Any) -> tuple[bytes, dict[str, Any]]:
+    """A model carrying its sidecar inside, as `convert` writes it (the digest covers the
+    model without the entry), and that sidecar."""
+    plain = bias_model(logits)
+    sidecar = sidecar_for(plain, **fields)
+    text = json.dumps(sidecar, indent=2, sort_keys=True) + "\n"
+    return bias_model(logits, metadata={SIDECAR_METADATA: text.encode()}), sidecar
+
+
+@pytest.mark.pi
+def test_a_model_copied_alone_knows_its_classes_from_inside(tmp_path, cli):
+    content, _ = embedded(NONE_WINS, temperature=2.0)
+    model = install(tmp_path, content, None)
+    classifier = Classifier(ClassifierOptions(model=model))
+    assert classifier.labels == tuple(ELEVEN) and classifier.sidecar is not None
+    assert classifier.sidecar.temperature == 2.0
+    (answer,) = classifier.classify_inputs([np.zeros((28, 28), np.float32)])
+    p = softmax32(NONE_WINS, 2.0).ravel()
+    assert (answer.label, answer.reason) == (None, "not a digit")
+    assert answer.none_score == pytest.approx(float(p[10]))
+    record = cli("classify", "--json", "-m", str(model), str(ROOT / "examples/page_label7.png"))
+    assert record.exit_code == 0 and record.records[0]["reason"] == "not a digit"
+
+
+@pytest.mark.pi
+def test_a_json_beside_it_must_say_the_same(tmp_path, cli):
+    content, sidecar = embedded(DIGIT_WINS)
+    model = install(tmp_path, content, sidecar)  # the same sidecar: fine
+    assert Classifier(ClassifierOptions(model=model)).labels == tuple(ELEVEN)
+    model.with_suffix(".json").write_text(json.dumps({**sidecar, "min_score": 0.5}))
+    expected = (
+        f"{model.with_suffix('.json')}: disagrees with the sidecar inside m.tflite; delete "
+        "m.json (the model carries its own) or re-run `edge-digits convert`"
+    )
+    with pytest.raises(ModelError) as error:
+        Classifier(ClassifierOptions(model=model))
+    assert str(error.value) == expected
+    result = cli("classify", "--json", "-m", str(model), str(ROOT / "examples/page_label7.png"))
+    assert (result.exit_code, result.stdout, result.errors) == (3, "", [f"error: {expected}"])
+
+
+@pytest.mark.pi
+def test_a_damaged_sidecar_inside_is_a_one_line_model_error(tmp_path):
+    model = install(
+        tmp_path, bias_model(DIGIT_WINS, metadata={SIDECAR_METADATA: b"{not json"}), None
+    )
+    with pytest.raises(ModelError, match=r"m\.tflite \(the sidecar inside it\): malformed sidecar"):
+        Classifier(ClassifierOptions(model=model))
+    model = install(
+        tmp_path, bias_model(DIGIT_WINS, metadata={SIDECAR_METADATA: b"\xff\xfe"}), None
+    )
+    with pytest.raises(ModelError, match="the sidecar inside the model is not UTF-8 text"):
+        Classifier(ClassifierOptions(model=model))

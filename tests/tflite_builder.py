@@ -159,6 +159,7 @@ def dense_model(
     weights: np.ndarray | None = None,
     bias: np.ndarray | Sequence[float] | None = None,
     int8_output: tuple[float, int] | None = None,
+    metadata: dict[str, bytes] | None = None,
 ) -> bytes:
     """A valid float32 TFLite model: (batch, height, width, 1) -> FULLY_CONNECTED -> (batch, classes).
 
@@ -168,6 +169,8 @@ def dense_model(
     is zero, or `bias` (classes). `input_shape` replaces the input's shape but not its
     signature, as a damaged file can. `int8_output` (scale, zero point) adds a QUANTIZE step:
     the scores come out as int8, round(score / scale) + zero point, clipped to -128..127.
+    `metadata` entries (name -> bytes) are added as `Model.metadata`, each in a buffer of its
+    own, as `convert` embeds the sidecar.
     """
     pixels = height * width
     rng = np.random.default_rng(seed)
@@ -223,8 +226,15 @@ def dense_model(
                     Table(),
                     Table({0: ("bytes", weights.tobytes())}),
                     Table({0: ("bytes", bias.tobytes())}),
+                    *(Table({0: ("bytes", payload)}) for payload in (metadata or {}).values()),
                 ],
             ),
         }
     )
+    if metadata:
+        entries = [
+            Table({0: ("string", name), 1: ("u32", 3 + index)})
+            for index, name in enumerate(metadata)
+        ]
+        model.fields[6] = ("tables", entries)
     return serialize(model)
