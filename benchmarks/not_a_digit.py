@@ -8,7 +8,8 @@ itself. A preprocessing `NoDigit` counts as refused (the CLI answers label null 
 1. Non-digits refused, per kind: the project's own negatives (`train/pictures.py`,
    `negative(kind, ...)` for each of `NEGATIVE_KINDS`, with seeds training never uses:
    `default_rng([20261201, k])`; crossed-out digits and pieces of digits are made from MNIST
-   *test* digits), and, for honesty, two kinds the training generator never makes: letters
+   *test* digits; photographs and textures are cropped from the ones training holds out,
+   `held_out=True`), and, for honesty, two kinds the training generator never makes: letters
    and symbols in Pillow's own bundled font (`ImageFont.load_default`, not a training font)
    drawn dark on paper photos, and hand-drawn letters made of a few wobbly, slanted polylines
    (A E F H K M N T V W X Y Z k h r u v w x y: nothing like O, I, l or 1).

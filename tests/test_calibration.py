@@ -13,6 +13,14 @@ from edge_digits.runtime.core.evaluate import (
 pytestmark = pytest.mark.pi
 
 
+def _sample(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One label per row, drawn with the row's probabilities (vectorised: fast when emulated)."""
+    draws = rng.random((len(probabilities), 1))
+    return np.minimum(
+        (draws > probabilities.cumsum(axis=1)).sum(axis=1), probabilities.shape[1] - 1
+    )
+
+
 def test_ece_is_zero_when_confidence_equals_accuracy():
     # 10 images at confidence 0.8 of which 8 are right: one bin, no gap.
     probabilities = np.tile([0.8, 0.2], (10, 1))
@@ -49,15 +57,14 @@ def test_softmax_matches_the_definition_and_is_stable():
 def test_the_fitted_temperature_is_the_one_that_made_the_labels(true_temperature):
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 4, (20_000, 5))
-    p = softmax(logits, true_temperature)
-    labels = np.array([rng.choice(5, p=row) for row in p])
+    labels = _sample(softmax(logits, true_temperature), rng)
     assert fit_temperature(logits, labels) == pytest.approx(true_temperature, rel=0.05)
 
 
 def test_calibrating_an_overconfident_model_lowers_its_ece():
     rng = np.random.default_rng(1)
     logits = rng.normal(0, 3, (5_000, 10))
-    labels = np.array([rng.choice(10, p=row) for row in softmax(logits)])
+    labels = _sample(softmax(logits), rng)
     overconfident = logits * 3  # as if trained too long
     before = expected_calibration_error(softmax(overconfident), labels)
     after = expected_calibration_error(
