@@ -25,14 +25,15 @@ from .training import TrainConfig, train
 
 RECIPE = TrainConfig(
     arch="edge",
-    epochs=16,
+    epochs=10,
     batch_size=128,
     seed=0,
-    patience=16,
+    patience=10,
     augment=True,
     out=Path("runs/default"),
     negatives=24_000,
     picture_digits=16_000,
+    clean_epochs=2,
 )
 REBUILD_COMMAND = "make default-model  (python -m edge_digits.train.default_model)"
 

@@ -68,6 +68,8 @@ class TrainConfig:
             0 trains the 10 digits only. Validation gets an eighth as many, from another seed.
         picture_digits: add this many MNIST training digits drawn as real pictures show them
             (European 1s and crossed 7s, about 8 px tall then enlarged, chalk, photos).
+        clean_epochs: with `augment`, the last this many epochs train on the inputs as they
+            are, without augmentation.
     """
 
     arch: str = "edge"
@@ -85,6 +87,7 @@ class TrainConfig:
     resume: bool = False
     negatives: int = 0
     picture_digits: int = 0
+    clean_epochs: int = 0
 
     def check(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -99,6 +102,8 @@ class TrainConfig:
             raise UsageError(
                 f"unknown strategy {self.strategy!r}; allowed: {', '.join(STRATEGIES)}"
             )
+        if not 0 <= self.clean_epochs <= self.epochs:
+            raise UsageError(f"--clean-epochs must be 0 to --epochs ({self.epochs})")
         if self.negatives < 0 or self.picture_digits < 0:
             raise UsageError("--negatives and --picture-digits must be 0 or more")
         if self.limit is not None and self.limit < self.batch_size:
@@ -349,36 +354,42 @@ def train(
     model.summary(print_fn=lambda line, **_: summary.append(line))
     echo("\n".join(summary))
 
-    if config.augment:
+    plain: dict[str, Any] = {
+        "x": train_in,
+        "y": y_train.astype(np.int64),
+        "batch_size": config.batch_size,
+        "shuffle": True,
+    }
+    # Augmented epochs first, then `clean_epochs` on the inputs as they are: the model ends on
+    # what preprocessing really gives (with augmentation throughout, BatchNorm's statistics
+    # and the none class's boundary fit augmented inputs, and un-augmented non-digits were
+    # refused far less often than augmented ones).
+    augmented_until = config.epochs - config.clean_epochs if config.augment else 0
+    phases: list[tuple[int, dict[str, Any]]] = []
+    if augmented_until > initial_epoch:
         from .augment import augmented_dataset
 
-        inputs: dict[str, Any] = {
-            "x": augmented_dataset(
-                train_in,
-                y_train.astype(np.int64),
-                batch_size=config.batch_size,
-                seed=config.seed + initial_epoch,
-            ),
-            "shuffle": False,  # the dataset shuffles itself, every epoch
-        }
-    else:
-        inputs = {
-            "x": train_in,
-            "y": y_train.astype(np.int64),
-            "batch_size": config.batch_size,
-            "shuffle": True,
-        }
-    model.fit(
-        **inputs,
-        validation_data=(val_in, y_val.astype(np.int64)),
-        epochs=config.epochs,
-        initial_epoch=initial_epoch,
-        verbose=verbose,
-        callbacks=[
-            checkpoint,
-            keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience),
-        ],
-    )
+        dataset = augmented_dataset(
+            train_in,
+            y_train.astype(np.int64),
+            batch_size=config.batch_size,
+            seed=config.seed + initial_epoch,
+        )
+        phases.append((augmented_until, {"x": dataset, "shuffle": False}))
+    phases.append((config.epochs, plain))
+    stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience)
+    for end, inputs in phases:
+        start = max(initial_epoch, phases[0][0] if inputs is plain and len(phases) > 1 else 0)
+        if end <= start or stopping.stopped_epoch:
+            continue
+        model.fit(
+            **inputs,
+            validation_data=(val_in, y_val.astype(np.int64)),
+            epochs=end,
+            initial_epoch=start,
+            verbose=verbose,
+            callbacks=[checkpoint, stopping],
+        )
     # The best epoch's model, wherever it was (before a resume, or before early stopping).
     model = keras.models.load_model(folder / "best.keras")
 
