@@ -77,8 +77,8 @@ def none_run(mnist, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("none_run")
     config = TrainConfig(
-        arch="edge", epochs=1, limit=3000, batch_size=64, out=out, seed=2,
-        negatives=800, picture_digits=400,
+        arch="edge", epochs=2, limit=3000, batch_size=64, out=out, seed=2,
+        negatives=800, picture_digits=400, augment=True, clean_epochs=1,
     )  # fmt: skip
     result = train(config, mnist=mnist, echo=lambda line: None, verbose=0)
     report = convert(
@@ -92,6 +92,8 @@ def none_run(mnist, tmp_path_factory):
 def test_the_run_records_its_classes_and_pictures(none_run):
     out = none_run["out"]
     run = json.loads((out / "run.json").read_text())
+    # one augmented epoch, then one on the inputs as they are
+    assert run["config"]["clean_epochs"] == 1 and none_run["train"].epochs_run == 2
     assert run["labels"] == [*"0123456789", "none"] and run["none_label"] == "none"
     made = run["pictures_made"]
     assert set(made) == {"train", "validation"}

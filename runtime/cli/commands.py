@@ -239,6 +239,13 @@ def train(
             "crossed 7s, 8 px captures, chalk, photos).",
         ),
     ] = 0,
+    clean_epochs: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="With --augment, train the last this many epochs on the images as they are.",
+        ),
+    ] = 0,
     out_dir: Annotated[Path, out_option("the run's files")] = Path("runs/latest"),
     data_path: DataOption = None,
 ) -> None:
@@ -252,7 +259,7 @@ def train(
             arch=arch.value, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,
             patience=patience, limit=limit, out=out_dir, data=data_path, augment=augment,
             strategy=strategy.value, resume=resume, negatives=negatives,
-            picture_digits=picture_digits,
+            picture_digits=picture_digits, clean_epochs=clean_epochs,
         )  # fmt: skip
         result = training.train(
             config,
