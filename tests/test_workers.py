@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from edge_digits.runtime.core.batch import classify_paths
 from edge_digits.runtime.core.classifier import MAX_BATCH, Classifier
+from edge_digits.runtime.core.pool import WorkerError
 from edge_digits.runtime.errors import EdgeDigitsWarning, UsageError
 from PIL import Image
 
@@ -190,6 +191,17 @@ def test_closing_the_generator_ends_the_workers(folder):
     assert next(results).path.endswith("0000_label7.png")
     assert multiprocessing.active_children()  # the spawned worker
     results.close()
+    assert multiprocessing.active_children() == []
+
+
+def test_a_worker_that_dies_ends_the_run_with_one_line(folder):
+    results = classify_paths(Classifier(), [folder] * 20, workers=2)
+    next(results)
+    (worker,) = multiprocessing.active_children()
+    os.kill(worker.pid, signal.SIGKILL)  # as the OOM killer would
+    with pytest.raises(WorkerError, match="a worker process died before finishing its work"):
+        for _ in results:
+            pass
     assert multiprocessing.active_children() == []
 
 
