@@ -186,6 +186,20 @@ def test_the_library_yields_in_order_from_no_more_processes_than_chunks(folder, 
     assert started == [2]  # one chunk: no process started
 
 
+def test_where_no_process_can_start_this_one_does_the_work(folder, monkeypatch):
+    def no_semaphores(*args, **options):
+        raise OSError(38, "Function not implemented")  # sem_open without /dev/shm
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_semaphores)
+    files = sorted(folder.glob("*_label*.png"))[: MAX_BATCH + 10]
+    with pytest.warns(
+        EdgeDigitsWarning, match=r"cannot start worker processes \(.*\); working in one"
+    ):
+        results = list(classify_paths(Classifier(), files, workers=2))
+    assert [result.path for result in results] == [str(path) for path in files]
+    assert all(result.ok for result in results)
+
+
 def test_closing_the_generator_ends_the_workers(folder):
     results = classify_paths(Classifier(), [folder], workers=2)
     assert next(results).path.endswith("0000_label7.png")

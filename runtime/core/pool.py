@@ -14,7 +14,8 @@ handed back in the chunks' order.
   exception, closing the generator) the workers are terminated and joined, so none outlives
   the call. A worker also exits by itself when its parent has gone (killed with SIGKILL).
 - A worker that dies (a crash in native code, the OOM killer) ends the map with
-  `WorkerError`; an exception raised by the function is raised again here.
+  `WorkerError`; an exception raised by the function is raised again here. Where no worker
+  can be started (no working semaphores), `local` does all the work, with a warning.
 
 Only the standard library. The function, the initializer and their arguments must be
 picklable, the functions defined in an importable module: the workers do not import the
@@ -30,11 +31,12 @@ import sys
 import threading
 import time
 import types
+import warnings
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ..errors import InputError
+from ..errors import EdgeDigitsWarning, InputError, one_line
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -91,12 +93,25 @@ def ordered_map(
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    executor = ProcessPoolExecutor(
-        max_workers=spawned,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker,
-        initargs=(os.getpid(), initializer, initargs),
-    )
+    try:
+        executor = ProcessPoolExecutor(
+            max_workers=spawned,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(os.getpid(), initializer, initargs),
+        )
+    except (NotImplementedError, OSError, ImportError) as error:
+        # No working semaphores (no writable /dev/shm, in some containers): not a reason
+        # to do nothing, where this process can do it all.
+        if local is None:
+            raise
+        warnings.warn(
+            f"cannot start worker processes ({one_line(error)}); working in one",
+            EdgeDigitsWarning,
+            stacklevel=2,
+        )
+        yield from map(local, remaining)
+        return
     # In chunk order: a worker's result to come, or one done here.
     pending: deque[Future[R] | _Done[R]] = deque()
     submitted = 0  # of `pending`, given to the workers and not yet handed back
@@ -189,8 +204,8 @@ def _sigint_ignored() -> Iterator[None]:
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    finally:  # None: a handler set outside Python, which cannot be set again from here
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 @contextlib.contextmanager
@@ -208,6 +223,8 @@ def _main_module_hidden() -> Iterator[None]:
     finally:
         if main is not None:
             sys.modules["__main__"] = main
+        else:
+            del sys.modules["__main__"]
 
 
 def _start_worker(
