@@ -108,10 +108,10 @@ def classify_paths(
     `workers` > 1 spreads the work over that many processes (at most one per chunk of
     files): this one, with `classifier`, and `workers - 1` spawned, each with its own
     `Classifier` built from this one's options (`worker_options`); the results are the same,
-    in the same order, as with 1. A warning
-    a worker gives about a file is given again here, before that file's chunk is yielded,
-    where one process would have given it. Close the generator (or let it finish) to stop
-    the workers; stopping early (Ctrl-C, an exception) ends them.
+    in the same order, as with 1. A warning given about a file (in any of the processes) is
+    given just before its chunk's results are yielded, where one process would give it.
+    Close the generator (or let it finish) to stop the workers; stopping early (Ctrl-C, an
+    exception) ends them.
 
     `progress(done, total)` is called before each result is yielded (`done` counts it).
     """
