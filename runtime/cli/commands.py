@@ -57,6 +57,7 @@ from .options import (
     Xnnpack,
     out_option,
 )
+from .progress import FilesProgress
 
 app = typer.Typer(
     name="edge-digits",
@@ -348,10 +349,23 @@ def classify(
     debug_dir: Annotated[
         Path | None, typer.Option("--debug-dir", help="Write each step's pictures here.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes to classify with (1: this one only); each worker's interpreter "
+            "gets 1 thread unless --threads says otherwise.",
+            show_default="the usable cores",
+        ),
+    ] = None,
     threads: ThreadsOption = None,
     backend: BackendOption = None,
     as_json: JsonOption = False,
     max_pixels: MaxPixelsOption = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar (shown on a terminal only).")
+    ] = False,
 ) -> None:
     """Classify images. Exit code 1 if any file could not be read (the rest are still classified).
 
@@ -364,6 +378,10 @@ def classify(
     with _user_errors("classify"):
         if debug_dir is not None:
             ensure_output_dir(debug_dir)
+        if workers is None:
+            from ..core.pool import usable_cores
+
+            workers = usable_cores()
         options = ClassifierOptions(
             model=model,
             num_threads=threads,
@@ -372,18 +390,30 @@ def classify(
             min_score=min_score,
         )
         classifier = Classifier(options)
-        for result in classify_paths(
-            classifier, paths, top_k=top_k, number=number, debug_dir=debug_dir
-        ):
-            failed += not result.ok
-            if result.error:
-                err.print(f"error: {result.error}")
-            if as_json:
-                sys.stdout.write(json.dumps(result.record()) + "\n")
-            elif result.ok:
-                out.print(f"{result.path}: {result.describe(top_k)}")
+        bar = FilesProgress(err.console, _write_line if as_json else out.print, show=not quiet)
+        results = classify_paths(
+            classifier, paths, top_k=top_k, number=number, debug_dir=debug_dir,
+            workers=workers, progress=bar.update if bar.enabled else None,
+        )  # fmt: skip
+        try:
+            for result in results:
+                failed += not result.ok
+                if result.error:
+                    bar.flush()
+                    err.print(f"error: {result.error}")
+                if as_json:
+                    bar.print(json.dumps(result.record()))
+                elif result.ok:
+                    bar.print(f"{result.path}: {result.describe(top_k)}")
+        finally:
+            results.close()  # the workers end with it, whatever happened
+            bar.close()
     if failed:
         raise typer.Exit(1)
+
+
+def _write_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
 
 
 @app.command()

@@ -105,6 +105,7 @@ class Classifier:
 
     def __init__(self, options: ClassifierOptions | None = None) -> None:
         options = options or ClassifierOptions()
+        self.options = options  # as given: what another process builds the same one from
         self.max_pixels = pixel_limit(options.max_pixels)  # a wrong value fails before any work
         if options.num_threads is not None and options.num_threads < 1:
             raise UsageError(f"threads must be 1 or more, got {options.num_threads}")
