@@ -27,11 +27,20 @@ import numpy as np
 import tensorflow as tf
 from edge_digits.runtime import __version__
 from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions
-from edge_digits.runtime.core.evaluate import agreement, evaluate
+from edge_digits.runtime.core.evaluate import (
+    ECE_BINS,
+    Evaluation,
+    agreement,
+    evaluate,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+)
+from edge_digits.runtime.core.flatbuffer import SIDECAR_METADATA
 from edge_digits.runtime.core.interpreter import make_interpreter, resolve_backend
 from edge_digits.runtime.core.preprocess import scale_pixels
 from edge_digits.runtime.core.sidecar import PreprocessSettings, Quantization, Sidecar, sidecar_path
-from edge_digits.runtime.errors import ModelError, UsageError
+from edge_digits.runtime.errors import ModelError, UsageError, one_line
 from edge_digits.runtime.files.atomic import (
     atomic_pair,
     ensure_output_dir,
@@ -40,6 +49,8 @@ from edge_digits.runtime.files.atomic import (
 )
 from edge_digits.runtime.files.mnist import Mnist, load_mnist
 from edge_digits.runtime.native.stderr import capture_stderr
+
+from .metadata import embed_metadata
 
 PRECISIONS = ("float32", "float16", "int8")
 Echo = Callable[[str], None]
@@ -54,6 +65,8 @@ class Converted:
     size_bytes: int
     accuracy: float
     agreement: float  # top-1 agreement with the Keras model on the test set
+    ece_before: float | None = None  # expected calibration error on the test set, T = 1
+    ece_after: float | None = None  # ... with the fitted temperature
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,122 @@ def to_tflite(model: keras.Model, precision: str, calibration_images: np.ndarray
                 f"{model.name}: TFLite conversion to {precision} failed: {' '.join(detail.split())[:300]}"
             ) from None
     return content
+
+
+def _exported(model: keras.Model) -> tuple[keras.Model, str]:
+    """The model to convert and what its output holds: a model ending in a separate
+    `Softmax` layer (the `edge` architecture) is exported without it, as "logits", so that
+    int8 quantises the logits and the runtime applies softmax (with the calibrated
+    temperature) in float; other models keep their softmax ("probabilities")."""
+    if isinstance(model.layers[-1], keras.layers.Softmax):
+        return keras.Model(model.inputs, model.layers[-2].output, name=model.name), "logits"
+    return model, "probabilities"
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What a training run left for convert in ``calibration.npz`` (uint8 28x28 inputs):
+    validation inputs and labels (10 = not a digit) and training inputs for int8 calibration.
+    None of it when the model was not trained by `edge-digits train` of this version."""
+
+    validation_x: np.ndarray | None = None
+    validation_y: np.ndarray | None = None
+    representative_x: np.ndarray | None = None
+
+
+def _run_data(model_path: Path, classes: int, echo: Echo) -> RunData:
+    """The run's ``calibration.npz`` beside the model, checked against it; nothing (and one
+    warning line) when it is missing, damaged, or written for another model."""
+    path = model_path.parent / "calibration.npz"
+    if not path.exists():
+        return RunData()
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            run = RunData(data["validation_x"], data["validation_y"], data["representative_x"])
+    except Exception as error:  # a damaged zip raises zipfile/EOF/OS/Value errors alike
+        echo(f"warning: {path}: unreadable ({one_line(error, 120)}); calibrating on MNIST only")
+        return RunData()
+    arrays_ok = all(
+        a is not None and a.dtype == np.uint8 and a.shape[1:] == (28, 28)
+        for a in (run.validation_x, run.representative_x)
+    )
+    labels = run.validation_y
+    if (
+        not arrays_ok
+        or labels is None
+        or run.validation_x is None
+        or len(labels) != len(run.validation_x)
+        or (len(labels) and int(labels.max()) >= classes)
+    ):
+        echo(
+            f"warning: {path}: not written for this {classes}-class model; calibrating on MNIST only"
+        )
+        return RunData()
+    return run
+
+
+def _operating_point(probabilities: np.ndarray, labels: np.ndarray, none: int) -> dict[str, float]:
+    """The `min_score` that best separates digits from what is not a digit on the validation
+    inputs: the threshold on the top digit's probability maximising (digits accepted and
+    right) + (non-digits refused), the lowest such; 0 when there are no non-digits to judge."""
+    digits, negatives = labels != none, labels == none
+    if not negatives.any() or not digits.any():
+        return {"min_score": 0.0}
+    predicted = probabilities.argmax(axis=1)
+    top_digit = probabilities[:, :none].max(axis=1)
+    best: dict[str, float] = {}
+    for threshold in np.round(np.arange(0.0, 0.96, 0.01), 2):
+        accepted = (predicted != none) & (top_digit >= threshold)
+        right = float((accepted & (predicted == labels))[digits].mean())
+        refused = float((~accepted)[negatives].mean())
+        if not best or right + refused > best["digits_right"] + best["non_digits_refused"] + 1e-9:
+            best = {
+                "min_score": float(threshold),
+                "digits_right": right,
+                "non_digits_refused": refused,
+            }
+    return best
+
+
+def _calibrate(
+    classifier: Classifier,
+    score: Evaluation,
+    labels_test: np.ndarray,
+    run: RunData,
+    none: int | None,
+) -> dict[str, Any]:
+    """Fit a temperature on the validation inputs (the converted model's own scores), and
+    measure the expected calibration error on the test set before and after; for a model
+    with a "none" class, choose its operating point. softmax(log p / T) equals
+    softmax(logits / T): the scores of the model at T = 1 are all that is needed."""
+    ece_before = expected_calibration_error(score.scores, labels_test)
+    result: dict[str, Any] = {"bins": ECE_BINS, "ece_before": ece_before, "temperature": 1.0}
+    if run.validation_x is None or run.validation_y is None or not len(run.validation_y):
+        result.update(
+            ece_after=ece_before, fitted_on="nothing (no validation inputs from training)"
+        )
+        return result
+    validation = evaluate(classifier.predict, run.validation_x, run.validation_y)
+    log_p = np.log(np.maximum(validation.scores, 1e-30))
+    if classifier.output != "logits":
+        # The runtime applies a temperature to logits only: a model ending in its own
+        # softmax keeps T = 1, and its operating point is chosen on the scores it gives.
+        result.update(ece_after=ece_before, fitted_on="nothing (the model gives probabilities)")
+        if none is not None:
+            result["operating_point"] = _operating_point(validation.scores, run.validation_y, none)
+        return result
+    temperature = fit_temperature(log_p, run.validation_y.astype(np.int64))
+    calibrated_test = softmax(np.log(np.maximum(score.scores, 1e-30)), temperature)
+    result.update(
+        temperature=temperature,
+        ece_after=expected_calibration_error(calibrated_test, labels_test),
+        fitted_on=f"{len(run.validation_y)} validation inputs"
+        + (f" ({int((run.validation_y == none).sum())} not a digit)" if none is not None else ""),
+    )
+    if none is not None:
+        point = _operating_point(softmax(log_p, temperature), run.validation_y, none)
+        result["operating_point"] = point
+    return result
 
 
 def _quantization(details: dict[str, Any]) -> Quantization | None:
@@ -159,15 +288,32 @@ def convert(
     )
     echo(f"keras: {reference.accuracy:.2%} on {reference.count} test images")
 
-    # Calibration images come from the training split only, never from the test set.
-    calibration_images = _pick(mnist.x_train, calibration, seed)
+    # Calibration images come from the training split only, never from the test set: the
+    # training run's own inputs when it left them (with its not-a-digit pictures: the int8
+    # ranges must hold those too), else MNIST's training digits.
+    exported, output = _exported(model)
+    classes = int(model.output_shape[-1])
+    if classes not in (10, 11):
+        raise ModelError(
+            f"{model_path}: the model gives {classes} scores; expected 10 digits, or 10 and "
+            "'not a digit' (`edge-digits train --negatives N`)"
+        )
+    # The model's own output decides the classes: 10 digits, then "none" as the 11th.
+    labels = [*(str(d) for d in range(10)), *(["none"] if classes == 11 else [])]
+    none_label, none = ("none", 10) if classes == 11 else (None, None)
+    run = _run_data(Path(model_path), classes, echo)
+    pool = run.representative_x if run.representative_x is not None else mnist.x_train
+    calibration_images = _pick(pool, calibration, seed)
     keras_sha256, versions = sha256_file(Path(model_path)), _versions()  # the same for every file
     rows = []
     for precision in dict.fromkeys(precisions):  # keep the order, drop repeats
         echo(f"converting to {precision}")
-        content = to_tflite(model, precision, calibration_images)
+        content = to_tflite(exported, precision, calibration_images)
         target = Path(out) / f"{Path(model_path).stem}_{precision}.tflite"
         details = {
+            "labels": tuple(labels),
+            "none_label": none_label,
+            "output": output,
             "architecture": str(record.get("architecture") or model.name),
             "training_data_sha256": str(record.get("training_data_sha256") or mnist.digest),
             "versions": versions,
@@ -188,9 +334,11 @@ def convert(
             model_tmp.write_bytes(content)
             sidecar = _sidecar(content, str(target), precision, details)
             sidecar_tmp.write_text(sidecar.to_json(), encoding="utf-8")
-            classifier = Classifier(ClassifierOptions(model=model_tmp))
+            # min_score 0: every answer counted, whatever the operating point chosen below.
+            classifier = Classifier(ClassifierOptions(model=model_tmp, min_score=0.0))
             score = evaluate(classifier.predict, mnist.x_test, mnist.y_test)
             agree = agreement(score, reference)
+            calibration_figures = _calibrate(classifier, score, mnist.y_test, run, none)
             accuracy = {
                 "test_images": score.count,
                 "keras": reference.accuracy,
@@ -198,9 +346,34 @@ def convert(
                 "agreement_with_keras": agree,
                 "interpreter": classifier.backend,
             }
-            sidecar_tmp.write_text(replace(sidecar, accuracy=accuracy).to_json(), encoding="utf-8")
-        rows.append(Converted(precision, target, len(content), score.accuracy, agree))
-        echo(f"{precision}: {score.accuracy:.2%}, agreement with Keras {agree:.2%}")
+            sidecar = replace(
+                sidecar,
+                accuracy=accuracy,
+                temperature=calibration_figures["temperature"],
+                min_score=calibration_figures.get("operating_point", {}).get("min_score", 0.0),
+                calibration=calibration_figures,
+            )
+            sidecar_tmp.write_text(sidecar.to_json(), encoding="utf-8")
+            # The sidecar travels inside the model too (a copy without its .json still
+            # knows its classes); its model_sha256 covers the model without that entry.
+            published = embed_metadata(content, SIDECAR_METADATA, sidecar.to_json().encode())
+            model_tmp.write_bytes(published)
+        rows.append(
+            Converted(
+                precision,
+                target,
+                len(published),
+                score.accuracy,
+                agree,
+                calibration_figures["ece_before"],
+                calibration_figures["ece_after"],
+            )
+        )
+        echo(
+            f"{precision}: {score.accuracy:.2%}, agreement with Keras {agree:.2%}, "
+            f"ECE {calibration_figures['ece_before']:.2%} -> {calibration_figures['ece_after']:.2%} "
+            f"(temperature {calibration_figures['temperature']:.3f})"
+        )
     return ConversionReport(keras=keras_row, models=rows, test_images=reference.count)
 
 

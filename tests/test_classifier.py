@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from edge_digits.runtime.core.batch import classify_paths
 from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions, default_model_path
+from edge_digits.runtime.core.flatbuffer import SIDECAR_METADATA, embedded_metadata
 from edge_digits.runtime.core.interpreter import BACKENDS, ENV_VAR, available_backends
 from edge_digits.runtime.core.sidecar import Sidecar
 from edge_digits.runtime.errors import (
@@ -41,7 +42,12 @@ def model_copy(tmp_path: Path) -> Path:
 def test_default_model_ships_with_a_matching_sidecar(classifier):
     sidecar = classifier.sidecar
     assert sidecar is not None
-    assert sidecar.model_sha256 == sha256_file(default_model_path())
+    # The model carries the same sidecar inside; its digest covers the model without it.
+    content = default_model_path().read_bytes()
+    inside = embedded_metadata(content, SIDECAR_METADATA)
+    assert inside is not None
+    assert inside.decode() == default_model_path().with_suffix(".json").read_text()
+    assert sidecar.model_sha256 != sha256_file(default_model_path())
     assert sidecar.precision == "int8" and sidecar.architecture == "edge"
     assert sidecar.provenance["rebuild"].startswith("make default-model")
     assert sidecar.accuracy["test_images"] == 10_000

@@ -191,7 +191,7 @@ def heavy(monkeypatch, tmp_path):
     calls: list[SimpleNamespace] = []
     row = SimpleNamespace(
         precision="int8", path=tmp_path / "m_int8.tflite", size_bytes=1024, accuracy=0.9,
-        agreement=0.99,
+        agreement=0.99, ece_before=0.02, ece_after=0.01,
     )  # fmt: skip
     keras_row = SimpleNamespace(**{**vars(row), "precision": "keras", "path": tmp_path / "m.keras"})
 

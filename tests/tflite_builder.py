@@ -3,7 +3,9 @@
 `dense_model(height, width, classes)` is one FULLY_CONNECTED layer from a float32
 (batch, height, width, 1) image to `classes` float32 scores: a real model that both
 interpreters load and run, whose input shape and number of classes a test can choose
-(e.g. 32x32 in, or 5 classes out, to check that the runtime refuses it clearly).
+(e.g. 32x32 in, or 5 classes out, to check that the runtime refuses it clearly). A test may
+also choose the weights and bias (so that it knows which class wins for a given input), and
+add a QUANTIZE step that makes the output int8, as a full-integer model's is.
 
 The flatbuffer is laid out front to back: each table's vtable just before it, its children
 (vectors, strings, sub-tables) after it, so that every unsigned offset points forward as the
@@ -19,8 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 FULLY_CONNECTED = 9  # BuiltinOperator
+QUANTIZE = 114  # BuiltinOperator
 FULLY_CONNECTED_OPTIONS = 8  # BuiltinOptions union type
 FLOAT32 = 0  # TensorType
+INT8 = 9  # TensorType
 
 _SCALARS = {"u8": "<B", "i8": "<b", "u16": "<H", "i32": "<i", "u32": "<I", "u64": "<Q"}
 
@@ -28,7 +32,8 @@ _SCALARS = {"u8": "<B", "i8": "<b", "u16": "<H", "i32": "<i", "u32": "<I", "u64"
 @dataclass
 class Table:
     """A flatbuffer table: field id -> (kind, value). Kinds: the scalar formats above,
-    "table", "tables" (vector of tables), "ints" (vector of int32), "bytes", "string"."""
+    "table", "tables" (vector of tables), "ints" (vector of int32), "floats" (vector of
+    float32), "longs" (vector of int64), "bytes", "string"."""
 
     fields: dict[int, tuple[str, object]] = field(default_factory=dict)
 
@@ -89,11 +94,18 @@ class _Writer:
             for index, item in enumerate(value):
                 self.patch_offset(start + 4 + 4 * index, self.table(item))
             return start
-        if kind == "ints":
+        if kind in ("ints", "floats"):
             assert isinstance(value, (list, tuple))
             self.pad(4)
             start = len(self.data)
-            self.data += struct.pack(f"<I{len(value)}i", len(value), *value)
+            code = "i" if kind == "ints" else "f"
+            self.data += struct.pack(f"<I{len(value)}{code}", len(value), *value)
+            return start
+        if kind == "longs":  # the elements 8-aligned, after the 4-byte length
+            assert isinstance(value, (list, tuple))
+            self.pad(8, 4)
+            start = len(self.data)
+            self.data += struct.pack(f"<I{len(value)}q", len(value), *value)
             return start
         if kind in ("bytes", "string"):
             assert isinstance(value, (bytes, str))
@@ -117,14 +129,21 @@ def serialize(model: Table) -> bytes:
 
 
 def _tensor(
-    name: str, shape: Sequence[int], buffer: int, signature: Sequence[int] | None = None
+    name: str,
+    shape: Sequence[int],
+    buffer: int,
+    signature: Sequence[int] | None = None,
+    quantization: tuple[float, int] | None = None,
 ) -> Table:
     fields: dict[int, tuple[str, object]] = {
         0: ("ints", list(shape)),
-        1: ("i8", FLOAT32),
+        1: ("i8", FLOAT32 if quantization is None else INT8),
         2: ("u32", buffer),
         3: ("string", name),
     }
+    if quantization is not None:  # QuantizationParameters: scale (2), zero_point (3)
+        scale, zero_point = quantization
+        fields[4] = ("table", Table({2: ("floats", [scale]), 3: ("longs", [zero_point])}))
     if signature is not None:
         fields[7] = ("ints", list(signature))
     return Table(fields)
@@ -137,48 +156,68 @@ def dense_model(
     seed: int = 0,
     fill: float | None = None,
     input_shape: Sequence[int] | None = None,
+    weights: np.ndarray | None = None,
+    bias: np.ndarray | Sequence[float] | None = None,
+    int8_output: tuple[float, int] | None = None,
+    metadata: dict[str, bytes] | None = None,
 ) -> bytes:
     """A valid float32 TFLite model: (batch, height, width, 1) -> FULLY_CONNECTED -> (batch, classes).
 
     The batch dimension is dynamic (shape signature -1), as in models from `edge-digits convert`.
-    The weights are random, or all `fill` (e.g. NaN, as damaged weights can be).
-    `input_shape` replaces the input's shape but not its signature, as a damaged file can.
+    The weights are random, or all `fill` (e.g. NaN, as damaged weights can be), or `weights`
+    (classes, height * width: score c is weights[c] . the flattened image + bias[c]); the bias
+    is zero, or `bias` (classes). `input_shape` replaces the input's shape but not its
+    signature, as a damaged file can. `int8_output` (scale, zero point) adds a QUANTIZE step:
+    the scores come out as int8, round(score / scale) + zero point, clipped to -128..127.
+    `metadata` entries (name -> bytes) are added as `Model.metadata`, each in a buffer of its
+    own, as `convert` embeds the sidecar.
     """
     pixels = height * width
     rng = np.random.default_rng(seed)
-    weights = rng.normal(0, 0.05, (classes, pixels)).astype("<f4")
+    if weights is None:
+        weights = rng.normal(0, 0.05, (classes, pixels))
+    weights = np.array(weights, "<f4").reshape(classes, pixels)
     if fill is not None:
         weights[:] = fill
-    bias = np.zeros(classes, "<f4")
+    bias = np.zeros(classes, "<f4") if bias is None else np.array(bias, "<f4").reshape(classes)
+    scores = len(("image", "weights", "bias"))  # the index of the scores' tensor
     tensors = [
         _tensor("image", input_shape or [1, height, width, 1], 0, [-1, height, width, 1]),
         _tensor("dense/weights", [classes, pixels], 1),
         _tensor("dense/bias", [classes], 2),
         _tensor("scores", [1, classes], 0, [-1, classes]),
     ]
-    operator = Table(
-        {
-            0: ("u32", 0),
-            1: ("ints", [0, 1, 2]),
-            2: ("ints", [3]),
-            3: ("u8", FULLY_CONNECTED_OPTIONS),
-            4: ("table", Table()),  # defaults: no fused activation, 2-D output
-        }
-    )
+    operators = [
+        Table(
+            {
+                0: ("u32", 0),
+                1: ("ints", [0, 1, 2]),
+                2: ("ints", [scores]),
+                3: ("u8", FULLY_CONNECTED_OPTIONS),
+                4: ("table", Table()),  # defaults: no fused activation, 2-D output
+            }
+        )
+    ]
+    opcodes = [Table({0: ("i8", FULLY_CONNECTED), 2: ("i32", 1), 3: ("i32", FULLY_CONNECTED)})]
+    output = scores
+    if int8_output is not None:
+        output = len(tensors)
+        tensors.append(_tensor("scores/int8", [1, classes], 0, [-1, classes], int8_output))
+        operators.append(Table({0: ("u32", 1), 1: ("ints", [scores]), 2: ("ints", [output])}))
+        opcodes.append(Table({0: ("i8", QUANTIZE), 2: ("i32", 1), 3: ("i32", QUANTIZE)}))
     subgraph = Table(
         {
             0: ("tables", tensors),
             1: ("ints", [0]),
-            2: ("ints", [3]),
-            3: ("tables", [operator]),
+            2: ("ints", [output]),
+            3: ("tables", operators),
             4: ("string", "main"),
         }
     )
-    opcode = Table({0: ("i8", FULLY_CONNECTED), 2: ("i32", 1), 3: ("i32", FULLY_CONNECTED)})
     model = Table(
         {
             0: ("u32", 3),
-            1: ("tables", [opcode]),
+            1: ("tables", opcodes),
             2: ("tables", [subgraph]),
             3: ("string", "edge-digits test model"),
             4: (
@@ -187,8 +226,15 @@ def dense_model(
                     Table(),
                     Table({0: ("bytes", weights.tobytes())}),
                     Table({0: ("bytes", bias.tobytes())}),
+                    *(Table({0: ("bytes", payload)}) for payload in (metadata or {}).values()),
                 ],
             ),
         }
     )
+    if metadata:
+        entries = [
+            Table({0: ("string", name), 1: ("u32", 3 + index)})
+            for index, name in enumerate(metadata)
+        ]
+        model.fields[6] = ("tables", entries)
     return serialize(model)

@@ -62,7 +62,8 @@ def training_curves(history: dict[str, list[float]], path: Path) -> Path:
 
 
 def confusion_matrix(true: np.ndarray, predicted: np.ndarray, path: Path) -> Path:
-    matrix = np.zeros((10, 10), dtype=np.int64)
+    classes = max(10, int(predicted.max(initial=0)) + 1)  # 11 with "not a digit" (shown as n)
+    matrix = np.zeros((classes, classes), dtype=np.int64)
     np.add.at(matrix, (true.astype(int), predicted.astype(int)), 1)
     figure, axis = plt.subplots(figsize=(6.4, 5.6))
     shown = axis.imshow(np.log1p(matrix), cmap="Blues")
@@ -70,8 +71,9 @@ def confusion_matrix(true: np.ndarray, predicted: np.ndarray, path: Path) -> Pat
         if value:
             colour = "white" if row == column else "black"
             axis.text(column, row, str(value), ha="center", va="center", fontsize=7, color=colour)
-    axis.set_xticks(range(10))
-    axis.set_yticks(range(10))
+    ticks = [str(c) for c in range(10)] + ["n"] * (classes - 10)
+    axis.set_xticks(range(classes), ticks)
+    axis.set_yticks(range(classes), ticks)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     accuracy = np.trace(matrix) / max(1, matrix.sum())
@@ -137,3 +139,82 @@ def write_run_pictures(
             test_images, test_labels, test_probabilities, folder / "mistakes.png"
         ),
     }
+
+
+def tradeoff_pictures(folder: Path) -> tuple[Path, Path, dict[str, float]] | None:
+    """Draw ``not_a_digit.png`` (digits accepted and right against non-digits refused, as the
+    threshold on the top digit's probability moves, on the validation inputs in
+    ``calibration.npz``) and ``not_a_digit_examples.png`` (non-digits refused and accepted),
+    from the folder's int8 model with a "none" class; None when there is none."""
+    from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions
+    from edge_digits.runtime.core.sidecar import Sidecar
+    from edge_digits.runtime.errors import ModelError
+
+    models = [m for m in sorted(folder.glob("*_int8.tflite")) if m.with_suffix(".json").exists()]
+
+    def has_none(model: Path) -> bool:
+        try:
+            return Sidecar.read(model.with_suffix(".json")).none_label is not None
+        except ModelError:  # a broken json beside a model: not this section's business
+            return False
+
+    models = [m for m in models if has_none(m)]
+    if not models or not (folder / "calibration.npz").exists():
+        return None
+    with np.load(folder / "calibration.npz", allow_pickle=False) as data:
+        x, y = data["validation_x"], data["validation_y"].astype(np.int64)
+    classifier = Classifier(ClassifierOptions(model=models[0], min_score=0.0))
+    none = len(classifier.labels) - 1
+    probabilities = classifier.predict(x.astype(np.float32)[..., None] / 255.0)
+    predicted, top = probabilities.argmax(axis=1), probabilities[:, :none].max(axis=1)
+    digits, negatives = y != none, y == none
+    thresholds = np.linspace(0, 0.99, 100)
+    right, refused = [], []
+    for t in thresholds:
+        accepted = (predicted != none) & (top >= t)
+        right.append(float((accepted & (predicted == y))[digits].mean()))
+        refused.append(float((~accepted)[negatives].mean()))
+    sidecar = classifier.sidecar
+    assert sidecar is not None
+    chosen = sidecar.min_score
+    accepted = (predicted != none) & (top >= chosen)
+    point = {
+        "min_score": chosen,
+        "digits_right": float((accepted & (predicted == y))[digits].mean()),
+        "non_digits_refused": float((~accepted)[negatives].mean()),
+    }
+    figure, axis = plt.subplots(figsize=(6.4, 4.8))
+    axis.plot(np.array(refused) * 100, np.array(right) * 100, marker=".", markersize=3)
+    axis.plot(
+        [point["non_digits_refused"] * 100],
+        [point["digits_right"] * 100],
+        "o",
+        color="red",
+        label=f"operating point: min score {chosen:.2f}",
+    )
+    axis.set_xlabel("non-digits refused (%)")
+    axis.set_ylabel("digits accepted and right (%)")
+    axis.set_title(
+        f"threshold 0 to 0.99 on {int(digits.sum())} digits, {int(negatives.sum())} non-digits (validation)"
+    )
+    axis.grid(alpha=0.3)
+    axis.legend()
+    curve = _save(figure, folder / "not_a_digit.png")
+
+    rng = np.random.default_rng(0)
+    shown = []
+    for wanted in (True, False):  # refused first, then wrongly accepted
+        pool = np.flatnonzero(negatives & (accepted != wanted))
+        shown.append(rng.choice(pool, min(len(pool), 40 if wanted else 20), replace=False))
+    figure, axes = _grid(max(1, sum(len(s) for s in shown)), 10)
+    flat = list(np.ravel(axes))
+    for axis, index in zip(flat, np.concatenate(shown).astype(int), strict=False):
+        axis.imshow(x[index], cmap="gray")
+        refused_here = not accepted[index]
+        axis.set_title(
+            "refused" if refused_here else f"read {predicted[index]}",
+            fontsize=7,
+            color="black" if refused_here else "red",
+        )
+    examples = _save(figure, folder / "not_a_digit_examples.png")
+    return curve, examples, point

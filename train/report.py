@@ -62,7 +62,12 @@ def _conversions(folder: Path) -> str:
                 sidecar = Sidecar.read(sidecar_file)
             except ModelError:  # a foreign or broken json beside it is simply not a row
                 continue
-            accuracy = sidecar.accuracy
+            accuracy, calibration = sidecar.accuracy, sidecar.calibration
+            ece = (
+                f"{calibration['ece_before']:.2%} → {calibration['ece_after']:.2%}"
+                if {"ece_before", "ece_after"} <= set(calibration)
+                else "-"
+            )
             rows.append(
                 [
                     sidecar.precision,
@@ -70,11 +75,38 @@ def _conversions(folder: Path) -> str:
                     f"{model.stat().st_size / 1024:.1f} KiB",
                     f"{accuracy.get('tflite', float('nan')):.2%}",
                     f"{accuracy.get('agreement_with_keras', float('nan')):.2%}",
+                    ece,
+                    f"{sidecar.temperature:.3f}",
+                    f"{sidecar.min_score:.2f}" if sidecar.none_label else "-",
                 ]
             )
     if not rows:
         return "<p>Not converted yet: <code>edge-digits convert --model model.keras --precision int8</code>.</p>"
-    return _table(["precision", "file", "size", "test accuracy", "agreement with Keras"], rows)
+    header = ["precision", "file", "size", "test accuracy", "agreement with Keras"]
+    header += ["ECE (15 bins) before → after", "temperature", "min score"]
+    return _table(header, rows)
+
+
+def _not_a_digit(folder: Path) -> str:
+    """The trade-off of the int8 model with a "none" class on the run's validation inputs:
+    digits accepted against non-digits refused as the threshold moves, the operating point,
+    and examples of what it refused (`plots.tradeoff_pictures`)."""
+    from .plots import tradeoff_pictures
+
+    drawn = tradeoff_pictures(folder)
+    if drawn is None:
+        return "<p>No model with a not-a-digit class in this folder.</p>"
+    curve, examples, point = drawn
+    text = (
+        f"<p>At the operating point (min score {point['min_score']:.2f}, in the sidecar): "
+        f"{point['digits_right']:.2%} of validation digits accepted and right, "
+        f"{point['non_digits_refused']:.2%} of validation non-digits refused.</p>"
+    )
+    return (
+        text
+        + _image(curve, "trade-off curve")
+        + _image(examples, "refused and accepted non-digits")
+    )
 
 
 def write_report(folder: Path, summary: str = "") -> Path:
@@ -101,6 +133,8 @@ def write_report(folder: Path, summary: str = "") -> Path:
         "<h2 id='conversion'>Conversion</h2>",
         _conversions(folder),
     ]
+    if run.get("none_label"):
+        parts += ["<h2 id='not-a-digit'>Not a digit</h2>", _not_a_digit(folder)]
     for name, title in PICTURES:
         picture = folder / f"{name}.png"
         parts.append(f"<h2 id='{name}'>{title}</h2>")

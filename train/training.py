@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -39,6 +40,8 @@ from .report import write_report
 Echo = Callable[[str], None]
 STRATEGIES = ("default", "mirrored")
 STATE = "state.json"  # in the checkpoints folder: what `--resume` continues from
+CALIBRATION = "calibration.npz"  # validation and representative inputs, for `convert`
+REPRESENTATIVE = 1000  # training inputs kept for int8 calibration
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,13 @@ class TrainConfig:
         strategy: "default" (one device) or "mirrored" (tf.distribute.MirroredStrategy over
             every visible GPU, else every logical CPU device).
         resume: continue an interrupted run in `out` from its last completed epoch.
+        negatives: add this many generated pictures of what is not a digit (letters,
+            scribbles, textures, photographs...: see pictures.py) as an 11th class, "none";
+            0 trains the 10 digits only. Validation gets an eighth as many, from another seed.
+        picture_digits: add this many MNIST training digits drawn as real pictures show them
+            (European 1s and crossed 7s, about 8 px tall then enlarged, chalk, photos).
+        clean_epochs: with `augment`, the last this many epochs train on the inputs as they
+            are, without augmentation.
     """
 
     arch: str = "edge"
@@ -75,6 +85,9 @@ class TrainConfig:
     augment: bool = False
     strategy: str = "default"
     resume: bool = False
+    negatives: int = 0
+    picture_digits: int = 0
+    clean_epochs: int = 0
 
     def check(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -89,6 +102,10 @@ class TrainConfig:
             raise UsageError(
                 f"unknown strategy {self.strategy!r}; allowed: {', '.join(STRATEGIES)}"
             )
+        if not 0 <= self.clean_epochs <= self.epochs:
+            raise UsageError(f"--clean-epochs must be 0 to --epochs ({self.epochs})")
+        if self.negatives < 0 or self.picture_digits < 0:
+            raise UsageError("--negatives and --picture-digits must be 0 or more")
         if self.limit is not None and self.limit < self.batch_size:
             raise UsageError(f"--limit must be at least the batch size ({self.batch_size})")
 
@@ -207,6 +224,83 @@ def _resume(folder: Path, checkpoints: _Checkpoints) -> tuple[keras.Model, int]:
     return model, int(state["epoch"])
 
 
+def _counts(kinds: np.ndarray) -> dict[str, int]:
+    names, counts = np.unique(kinds, return_counts=True)
+    return {str(n): int(c) for n, c in zip(names, counts, strict=True)}
+
+
+def _extra_pictures(
+    config: TrainConfig,
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    out: Path,
+    echo: Echo,
+) -> dict[str, Any]:
+    """The generated pictures for training and validation (see pictures.py), as model
+    inputs; each part's made from its own split's digits (validation pictures never hold a
+    training digit). Made once per recipe and digits, kept in the run folder (``pictures/``)."""
+    if not (config.negatives or config.picture_digits):
+        return {}
+    from . import pictures
+
+    source = hashlib.sha256(Path(pictures.__file__).read_bytes()).hexdigest()[:12]
+    sets: dict[str, Any] = {}
+    for part, share, seed in (("train", 1, config.seed), ("validation", 8, config.seed + 1000)):
+        digits, labels = splits[part]
+        key = hashlib.sha256(digits.tobytes() + labels.tobytes()).hexdigest()[:8]
+        made = [pictures.PictureSet.empty()]
+        for side, count in (("negative", config.negatives), ("positive", config.picture_digits)):
+            count = -(-count // share)  # at least one for validation whenever asked for
+            if not count:
+                continue
+            cache = out / "pictures" / f"{part}-{side}-{count}-{seed}-{source}-{key}.npz"
+            if cache.exists():
+                with np.load(cache, allow_pickle=False) as data:
+                    dropped = json.loads(str(data["dropped"]))
+                    made.append(pictures.PictureSet(data["x"], data["y"], data["kind"], dropped))
+                continue
+            echo(f"making {count} {side} pictures for {part}")
+            picture_set = pictures.make_set(side, count, seed, digits, labels, progress=echo)
+            ensure_output_dir(cache.parent)
+            with atomic_path(cache) as tmp, open(tmp, "wb") as file:
+                np.savez_compressed(
+                    file,
+                    x=picture_set.x,
+                    y=picture_set.y,
+                    kind=picture_set.kind,
+                    dropped=np.array(json.dumps(picture_set.dropped)),
+                )
+            made.append(picture_set)
+        sets[part] = pictures.PictureSet(
+            np.concatenate([m.x for m in made]),
+            np.concatenate([m.y for m in made]),
+            np.concatenate([m.kind for m in made]),
+            {k: v for m in made for k, v in m.dropped.items()},
+        )
+    return sets
+
+
+def _write_calibration(
+    out: Path, train_in: np.ndarray, val_in: np.ndarray, y_val: np.ndarray, seed: int
+) -> None:
+    """What `convert` needs from this run without importing train: the validation inputs and
+    labels (to fit the temperature and choose the operating point) and a sample of training
+    inputs (int8 calibration), as uint8 (N, 28, 28) in ``calibration.npz``."""
+    pick = np.random.default_rng(seed).choice(
+        len(train_in), min(REPRESENTATIVE, len(train_in)), replace=False
+    )
+
+    def as_uint8(inputs: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(inputs[..., 0] * 255), 0, 255).astype(np.uint8)
+
+    with atomic_path(out / CALIBRATION) as tmp, open(tmp, "wb") as file:
+        np.savez_compressed(
+            file,
+            validation_x=as_uint8(val_in),
+            validation_y=y_val.astype(np.uint8),
+            representative_x=as_uint8(train_in[np.sort(pick)]),
+        )
+
+
 def train(
     config: TrainConfig,
     *,
@@ -221,6 +315,17 @@ def train(
     x_train, y_train, x_val, y_val = split(mnist, config.val_split, config.seed)
     if config.limit is not None:
         x_train, y_train = x_train[: config.limit], y_train[: config.limit]
+    digits_only = x_train  # MNIST's own, for the pictures of the run report
+    train_in, val_in = _as_input(x_train), _as_input(x_val)
+    extra = _extra_pictures(
+        config, {"train": (x_train, y_train), "validation": (x_val, y_val)}, out, echo
+    )
+    if extra:
+        train_in = np.concatenate([train_in, extra["train"].x[..., None]])
+        y_train = np.concatenate([y_train.astype(np.int64), extra["train"].y])
+        val_in = np.concatenate([val_in, extra["validation"].x[..., None]])
+        y_val = np.concatenate([y_val.astype(np.int64), extra["validation"].y])
+    classes = 11 if config.negatives else 10
 
     keras.utils.set_random_seed(config.seed)
     folder = ensure_output_dir(out / "checkpoints")
@@ -235,8 +340,8 @@ def train(
             model, initial_epoch = _resume(folder, checkpoint)
             echo(f"resuming after epoch {initial_epoch} of {config.epochs}")
         else:
-            model = ARCHITECTURES[config.arch].build()
-            steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
+            model = ARCHITECTURES[config.arch].build(classes)
+            steps = config.epochs * int(np.ceil(len(train_in) / config.batch_size))
             schedule = keras.optimizers.schedules.CosineDecay(
                 config.learning_rate, decay_steps=steps
             )
@@ -249,40 +354,53 @@ def train(
     model.summary(print_fn=lambda line, **_: summary.append(line))
     echo("\n".join(summary))
 
-    if config.augment:
+    plain: dict[str, Any] = {
+        "x": train_in,
+        "y": y_train.astype(np.int64),
+        "batch_size": config.batch_size,
+        "shuffle": True,
+    }
+    # Augmented epochs first, then `clean_epochs` on the inputs as they are: the model ends on
+    # what preprocessing really gives (with augmentation throughout, BatchNorm's statistics
+    # and the none class's boundary fit augmented inputs, and un-augmented non-digits were
+    # refused far less often than augmented ones).
+    augmented_until = config.epochs - config.clean_epochs if config.augment else 0
+    phases: list[tuple[int, dict[str, Any]]] = []
+    if augmented_until > initial_epoch:
         from .augment import augmented_dataset
 
-        inputs: dict[str, Any] = {
-            "x": augmented_dataset(
-                _as_input(x_train),
-                y_train.astype(np.int64),
-                batch_size=config.batch_size,
-                seed=config.seed + initial_epoch,
-            ),
-            "shuffle": False,  # the dataset shuffles itself, every epoch
-        }
-    else:
-        inputs = {
-            "x": _as_input(x_train),
-            "y": y_train.astype(np.int64),
-            "batch_size": config.batch_size,
-            "shuffle": True,
-        }
-    model.fit(
-        **inputs,
-        validation_data=(_as_input(x_val), y_val.astype(np.int64)),
-        epochs=config.epochs,
-        initial_epoch=initial_epoch,
-        verbose=verbose,
-        callbacks=[
-            checkpoint,
-            keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience),
-        ],
-    )
+        dataset = augmented_dataset(
+            train_in,
+            y_train.astype(np.int64),
+            batch_size=config.batch_size,
+            seed=config.seed + initial_epoch,
+        )
+        phases.append((augmented_until, {"x": dataset, "shuffle": False}))
+    phases.append((config.epochs, plain))
+    stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience)
+    for end, inputs in phases:
+        start = max(initial_epoch, phases[0][0] if inputs is plain and len(phases) > 1 else 0)
+        if end <= start or stopping.stopped_epoch:
+            continue
+        model.fit(
+            **inputs,
+            validation_data=(val_in, y_val.astype(np.int64)),
+            epochs=end,
+            initial_epoch=start,
+            verbose=verbose,
+            callbacks=[checkpoint, stopping],
+        )
     # The best epoch's model, wherever it was (before a resume, or before early stopping).
     model = keras.models.load_model(folder / "best.keras")
 
+    if int(model.output_shape[-1]) != classes:
+        raise UsageError(
+            f"{out}: the model being resumed gives {model.output_shape[-1]} scores but this run "
+            f"has {classes} classes (--negatives); resume with the options it started with"
+        )
     model_path = out / "model.keras"
+    # Beside the model it describes: an interrupted run never leaves it next to an older model.
+    _write_calibration(out, train_in, val_in, y_val, config.seed)
     with atomic_path(model_path) as tmp:
         model.save(tmp)
     test = evaluate(lambda batch: model.predict_on_batch(batch), mnist.x_test, mnist.y_test)
@@ -293,7 +411,13 @@ def train(
     atomic_write_text(history_path, json.dumps(epochs, indent=2) + "\n")
     probabilities = model.predict(_as_input(mnist.x_test), batch_size=1024, verbose=0)
     pictures = write_run_pictures(
-        out, x_train, y_train, epochs, mnist.x_test, mnist.y_test, probabilities
+        out,
+        digits_only,
+        y_train[: len(digits_only)],
+        epochs,
+        mnist.x_test,
+        mnist.y_test,
+        probabilities,
     )
     result = TrainResult(
         model_path=model_path,
@@ -309,7 +433,13 @@ def train(
         "architecture": config.arch,
         "architecture_summary": ARCHITECTURES[config.arch].summary,
         "model_summary": "\n".join(summary),
-        "training_images": len(x_train),
+        "training_images": len(train_in),
+        "labels": [str(d) for d in range(10)] + (["none"] if classes == 11 else []),
+        "none_label": "none" if classes == 11 else None,
+        "pictures_made": {
+            part: {"inputs": len(made.y), "by_kind": _counts(made.kind), "no_digit": made.dropped}
+            for part, made in extra.items()
+        },
         "test_images": len(mnist.x_test),
         "training_data_sha256": mnist.digest,
         "pictures": {name: str(path) for name, path in pictures.items()},

@@ -42,6 +42,7 @@ from .options import (
     Arch,
     BackendOption,
     BackendsOption,
+    ClassifyMinScoreOption,
     DataOption,
     JsonOption,
     KerasModelOption,
@@ -56,6 +57,7 @@ from .options import (
     Xnnpack,
     out_option,
 )
+from .progress import FilesProgress
 
 app = typer.Typer(
     name="edge-digits",
@@ -70,7 +72,7 @@ T = TypeVar("T")
 
 EXIT_INTERRUPTED = 130
 TRAIN_EXTRA = "pip install 'edge-digits[train]'"
-HEAVY_PACKAGES = ("tensorflow", "keras", "matplotlib")
+HEAVY_PACKAGES = ("tensorflow", "keras", "matplotlib", "skimage")
 
 # Where a command takes the deprecated positional model (`edge-digits info MODEL`): Typer
 # leaves the arguments it does not declare in ctx.args (unknown options are still refused).
@@ -222,6 +224,29 @@ def train(
     resume: Annotated[
         bool, typer.Option(help="Continue an interrupted run in --out from its last epoch.")
     ] = False,
+    negatives: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Add this many generated pictures of what is not a digit (letters, scribbles, "
+            "textures, photographs...) as an 11th class, 'none'.",
+        ),
+    ] = 0,
+    picture_digits: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Add this many training digits drawn as real pictures show them (European 1s, "
+            "crossed 7s, 8 px captures, chalk, photos).",
+        ),
+    ] = 0,
+    clean_epochs: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="With --augment, train the last this many epochs on the images as they are.",
+        ),
+    ] = 0,
     out_dir: Annotated[Path, out_option("the run's files")] = Path("runs/latest"),
     data_path: DataOption = None,
 ) -> None:
@@ -234,7 +259,8 @@ def train(
         config = training.TrainConfig(
             arch=arch.value, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,
             patience=patience, limit=limit, out=out_dir, data=data_path, augment=augment,
-            strategy=strategy.value, resume=resume,
+            strategy=strategy.value, resume=resume, negatives=negatives,
+            picture_digits=picture_digits, clean_epochs=clean_epochs,
         )  # fmt: skip
         result = training.train(
             config,
@@ -292,12 +318,19 @@ def convert(
     table = Table(
         title=f"parity on {report.test_images} MNIST test images ({report.keras.path.parent})"
     )
-    for column in ("model", "file", "size", "accuracy", "agreement with Keras"):
+    columns = ("model", "file", "size", "accuracy", "agreement with Keras", "ECE before → after")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("model", "file") else "right")
     for row in (report.keras, *report.models):
+        keras_row = row.precision == "keras"
+        ece = (
+            f"{row.ece_before:.2%} → {row.ece_after:.2%}"
+            if row.ece_before is not None and row.ece_after is not None
+            else "-"
+        )
         table.add_row(
             row.precision, row.path.name, f"{row.size_bytes / 1024:.1f} KiB",
-            f"{row.accuracy:.2%}", "-" if row.precision == "keras" else f"{row.agreement:.2%}",
+            f"{row.accuracy:.2%}", "-" if keras_row else f"{row.agreement:.2%}", ece,
         )  # fmt: skip
     out.print(table)
 
@@ -312,15 +345,32 @@ def classify(
         int, typer.Option("--top-k", "-k", min=1, max=10, help="Labels to show per image.")
     ] = 1,
     number: NumberOption = False,
+    min_score: ClassifyMinScoreOption = None,
     debug_dir: Annotated[
         Path | None, typer.Option("--debug-dir", help="Write each step's pictures here.")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes to classify with (1: this one only); each worker's interpreter "
+            "gets 1 thread unless --threads says otherwise.",
+            show_default="the usable cores",
+        ),
     ] = None,
     threads: ThreadsOption = None,
     backend: BackendOption = None,
     as_json: JsonOption = False,
     max_pixels: MaxPixelsOption = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar (shown on a terminal only).")
+    ] = False,
 ) -> None:
-    """Classify images. Exit code 1 if any file could not be read (the rest are still classified)."""
+    """Classify images. Exit code 1 if any file could not be read (the rest are still classified).
+
+    A model with a not-a-digit class, or a best digit below --min-score, gives label null with its scores and a reason.
+    """
     from ..core.batch import classify_paths
     from ..core.classifier import Classifier, ClassifierOptions
 
@@ -328,25 +378,42 @@ def classify(
     with _user_errors("classify"):
         if debug_dir is not None:
             ensure_output_dir(debug_dir)
+        if workers is None:
+            from ..core.pool import usable_cores
+
+            workers = usable_cores()
         options = ClassifierOptions(
             model=model,
             num_threads=threads,
             backend=backend.value if backend else None,
             max_pixels=max_pixels,
+            min_score=min_score,
         )
         classifier = Classifier(options)
-        for result in classify_paths(
-            classifier, paths, top_k=top_k, number=number, debug_dir=debug_dir
-        ):
-            failed += not result.ok
-            if result.error:
-                err.print(f"error: {result.error}")
-            if as_json:
-                sys.stdout.write(json.dumps(result.record()) + "\n")
-            elif result.ok:
-                out.print(f"{result.path}: {result.describe(top_k)}")
+        bar = FilesProgress(err.console, _write_line if as_json else out.print, show=not quiet)
+        results = classify_paths(
+            classifier, paths, top_k=top_k, number=number, debug_dir=debug_dir,
+            workers=workers, progress=bar.update if bar.enabled else None,
+        )  # fmt: skip
+        try:
+            for result in results:
+                failed += not result.ok
+                if result.error:
+                    bar.flush()
+                    err.print(f"error: {result.error}")
+                if as_json:
+                    bar.print(json.dumps(result.record()))
+                elif result.ok:
+                    bar.print(f"{result.path}: {result.describe(top_k)}")
+        finally:
+            results.close()  # the workers end with it, whatever happened
+            bar.close()
     if failed:
         raise typer.Exit(1)
+
+
+def _write_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
 
 
 @app.command()

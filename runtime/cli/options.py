@@ -139,6 +139,19 @@ MaxPixelsOption = Annotated[
     int | None, typer.Option("--max-pixels", min=1, help=HELP["--max-pixels"])
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help=HELP["--json"])]
+MIN_SCORE_ENV = "EDGE_DIGITS_MIN_SCORE"
+ClassifyMinScoreOption = Annotated[  # classify's; camera's --min-score is its stabiliser's
+    float | None,
+    typer.Option(
+        "--min-score",
+        min=0.0,
+        max=1.0,
+        envvar=MIN_SCORE_ENV,
+        help="Answer 'not a digit' (label null, with its scores) when the best digit scores "
+        f"below this (also ${MIN_SCORE_ENV}).",
+        show_default="the model's own (its sidecar's min_score), else 0",
+    ),
+]
 NumberOption = Annotated[bool, typer.Option("--number", help=HELP["--number"])]
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import contextlib
+import functools
+import warnings
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import EdgeDigitsWarning, InputError, UsageError
 from ..files.paths import Unmatched, expand_paths
-from .classifier import MAX_BATCH, Classifier, Prediction
+from .classifier import MAX_BATCH, Classifier, ClassifierOptions, Prediction
 from .preprocess import NoDigit, load_gray, preprocess_gray
 from .record import reading_record
 from .trace import Trace
@@ -35,12 +38,13 @@ class FileResult:
 
     def record(self) -> dict[str, Any]:
         """The `--json` line: `path`, then the reading's fields (`record.reading_record`:
-        label, score, top_k or reason; with a number text, lines, score and digits, and
-        `label` the digit when exactly one was read), then `error` for a file not read."""
+        label, score, top_k, reason, none_score; with a number text, lines, score and digits,
+        and `label` the digit when exactly one was read), then `error` for a file not read."""
         line: dict[str, Any] = {"path": self.path}
         if self.number is not None:
             reading = self.number
-            line["label"] = reading.digits[0].label if len(reading.digits) == 1 else None
+            read = reading.read  # the digits kept: pieces that are not digits are listed only
+            line["label"] = read[0].label if len(read) == 1 else None
             line.update(
                 reading_record(
                     reading.text, reading.score, number=True, reading=reading, reason=reading.reason
@@ -54,6 +58,8 @@ class FileResult:
                     prediction.score,
                     top_k=prediction.top_k,
                     reason=prediction.reason,
+                    scored=prediction.scored,
+                    none_score=prediction.none_score,
                 )
             )
         else:
@@ -63,14 +69,18 @@ class FileResult:
         return line
 
     def describe(self, top_k: int = 1) -> str:
-        """The plain-output text after the path: `7 (0.996)`, the top k, or why nothing."""
+        """The plain-output text after the path: `7 (0.996)`, the top k, or why nothing:
+        `no digit (no ink found...)`, or the model's answer `not a digit (7 0.410)`."""
         if self.number:
-            if not self.number.digits:
-                return "no digits found"
+            if not self.number.read:
+                return self.number.reason or "no digits found"
             return f"{' / '.join(self.number.lines)} ({self.number.score:.3f})"
         prediction = self.prediction
         if prediction is None:
             return f"error: {self.error}"
+        if prediction.label is None and prediction.scored:
+            best = ", ".join(f"{label} {score:.3f}" for label, score in prediction.top_k[:top_k])
+            return f"{prediction.reason} ({best})"
         if prediction.label is None:
             return f"no digit ({prediction.reason})"
         if top_k == 1:
@@ -85,18 +95,129 @@ def classify_paths(
     top_k: int = 1,
     number: bool = False,
     debug_dir: Path | None = None,
-) -> Iterator[FileResult]:
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> Generator[FileResult, None, None]:
     """Yield one FileResult per file found in `arguments`, in order.
 
     Single digits are classified in batches of up to MAX_BATCH files; with `number=True`
     each file is read as a number (rows of digits). `debug_dir` receives the pictures of
     every input's preprocessing, drawn from the trace of the run that gave its answer (see
     `debug.py`).
+
+    `workers` > 1 spreads the work over that many processes (at most one per chunk of
+    files): this one, with `classifier`, and `workers - 1` spawned, each with its own
+    `Classifier` built from this one's options (`worker_options`); the results are the same,
+    in the same order, as with 1. A warning given about a file (in any of the processes) is
+    given just before its chunk's results are yielded, where one process would give it.
+    Close the generator (or let it finish) to stop the workers; stopping early (Ctrl-C, an
+    exception) ends them.
+
+    `progress(done, total)` is called before each result is yielded (`done` counts it).
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise UsageError(f"workers must be 1 or more, got {workers!r}")
     items = expand_paths(arguments)
-    for start in range(0, len(items), MAX_BATCH):
-        chunk = list(enumerate(items[start : start + MAX_BATCH], start=start))
-        yield from _classify_chunk(classifier, chunk, top_k, number, debug_dir)
+    size = NUMBER_CHUNK if number else MAX_BATCH
+    chunks = (
+        _Chunk(list(enumerate(items[start : start + size], start=start)), top_k, number, debug_dir)
+        for start in range(0, len(items), size)
+    )
+    processes = min(workers, -(-len(items) // size))  # never more than there are chunks
+    if processes > 1:
+        from .pool import ordered_map
+
+        outcomes = ordered_map(
+            _work,
+            chunks,
+            workers=processes,
+            local=functools.partial(_classify, classifier, record=True),
+            initializer=_start_worker,
+            initargs=(worker_options(classifier),),
+        )
+    else:
+        outcomes = (_classify(classifier, chunk, record=False) for chunk in chunks)
+    done = 0
+    with contextlib.closing(outcomes):
+        for results, said in outcomes:
+            for category, message in said:
+                warnings.warn(message, category, stacklevel=2)
+            for result in results:
+                done += 1
+                if progress is not None:
+                    progress(done, len(items))
+                yield result
+
+
+# -- in worker processes ------------------------------------------------------------------
+
+NUMBER_CHUNK = 16  # files per chunk read as numbers: each is read alone, and may be slow
+Said = tuple[type[Warning], str]  # a warning given in a worker: its category and message
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Consecutive files (with their positions among all the files) and how to read them."""
+
+    items: list[tuple[int, Path | Unmatched]]
+    top_k: int
+    number: bool
+    debug_dir: Path | None
+
+
+def worker_options(classifier: Classifier) -> ClassifierOptions:
+    """The options a worker process builds its own `Classifier` from: `classifier`'s, with
+    what it resolved (model file, backend, pixel limit) fixed, and one interpreter thread
+    unless threads were asked for (the processes share the cores)."""
+    options = classifier.options
+    return replace(
+        options,
+        model=classifier.model_path,
+        backend=classifier.backend,
+        max_pixels=classifier.max_pixels,
+        num_threads=options.num_threads or 1,
+    )
+
+
+_options: ClassifierOptions | None = None  # the worker's, set by _start_worker
+_classifier: Classifier | None = None  # built on the first chunk
+
+
+def _start_worker(options: ClassifierOptions) -> None:
+    global _options
+    _options = options
+    import cv2
+
+    cv2.setNumThreads(1)  # one process per core: OpenCV's own threads would compete
+
+
+def _work(chunk: _Chunk) -> tuple[list[FileResult], list[Said]]:
+    """One chunk in a worker process."""
+    global _classifier
+    if _classifier is None:
+        assert _options is not None, "_start_worker runs first"
+        with warnings.catch_warnings():
+            # The parent built the same classifier first and has given its warnings.
+            warnings.simplefilter("ignore", EdgeDigitsWarning)
+            _classifier = Classifier(_options)
+    return _classify(_classifier, chunk, record=True)
+
+
+def _classify(
+    classifier: Classifier, chunk: _Chunk, *, record: bool
+) -> tuple[list[FileResult], list[Said]]:
+    """One chunk's results; with `record`, the warnings given on the way are returned
+    instead, to be given again when its results are handed out."""
+    if not record:
+        return list(
+            _classify_chunk(classifier, chunk.items, chunk.top_k, chunk.number, chunk.debug_dir)
+        ), []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = list(
+            _classify_chunk(classifier, chunk.items, chunk.top_k, chunk.number, chunk.debug_dir)
+        )
+    return results, [(warning.category, str(warning.message)) for warning in caught]
 
 
 def _classify_chunk(

@@ -7,11 +7,19 @@
 Batches run through one interpreter call each (`resize_tensor_input`); int8/uint8 models
 are quantised and dequantised (`quantize.py`) with the scale and zero point the model itself
 declares. Reading several digits is `number.read_number`, with this classifier's `predict`.
+
+A model gives 10 scores (the digits), or 11 when its sidecar names a not-a-digit class
+(`none_label`); its output is probabilities, or logits that are turned into probabilities
+here (softmax(logits / temperature), `output: "logits"` in the sidecar). One image is
+answered "not a digit" (label None, reason NOT_A_DIGIT) when that class is the likeliest, or
+when the likeliest digit scores below the operating point (`min_score`: the sidecar's, or
+the caller's, whose reason is then "score below S").
 """
 
 from __future__ import annotations
 
 import contextlib
+import numbers
 import time
 import warnings
 from dataclasses import dataclass
@@ -22,10 +30,11 @@ import numpy as np
 
 from ..errors import EdgeDigitsWarning, ModelError, UsageError, one_line
 from ..files.atomic import sha256_bytes
+from .flatbuffer import SIDECAR_METADATA, embedded_metadata
 from .interpreter import make_interpreter
 from .preprocess import NoDigit, load_gray, pixel_limit, preprocess_gray
 from .quantize import dequantize, quantize
-from .sidecar import MNIST_LABELS, PreprocessSettings, Sidecar, sidecar_path
+from .sidecar import MNIST_LABELS, NONE_LABEL, PreprocessSettings, Sidecar, sidecar_path
 
 if TYPE_CHECKING:
     from .number import NumberReading
@@ -34,6 +43,10 @@ if TYPE_CHECKING:
 DEFAULT_MODEL_NAME = "edge_int8.tflite"
 PAIR_RETRIES = (0.05, 0.2)  # seconds: a model and sidecar being replaced settle within these
 MAX_BATCH = 256  # images per interpreter call: bounded memory, most of the batching gain
+DIGITS = 10
+OUTPUT_SIZES = (DIGITS, DIGITS + 1)  # the digits, and the digits then a not-a-digit class
+OUTPUT_SHAPES = [[size] for size in OUTPUT_SIZES]
+NOT_A_DIGIT = "not a digit"  # the reason of an answer the model gave as not a digit
 
 
 def default_model_path() -> Path:
@@ -54,6 +67,9 @@ class ClassifierOptions:
         xnnpack: False runs the builtin kernels without the XNNPACK delegate.
         max_pixels: images with more pixels are refused unread (decompression bombs);
             None: $EDGE_DIGITS_MAX_PIXELS, else preprocess.DEFAULT_MAX_PIXELS.
+        min_score: in [0, 1]: a digit whose probability is below it is answered with label
+            None (reason "score below S"); None: the sidecar's `min_score` (reason "not a
+            digit"), else 0.
     """
 
     model: Path | None = None
@@ -61,16 +77,27 @@ class ClassifierOptions:
     backend: str | None = None
     xnnpack: bool = True
     max_pixels: int | None = None
+    min_score: float | None = None
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """One classification. `label` is None when no digit was found (`reason` says why)."""
+    """One classification. `label` is None when no digit was found or read (`reason` says
+    why): preprocessing found no digit (score 0, no `top_k`), or the model answered "not a
+    digit" or scored its best digit below `min_score` (`score` and `top_k` are then still
+    the digits' own). `top_k` holds digits only; `none_score` is the probability of the
+    not-a-digit class (None for a model without one)."""
 
     label: int | None
     score: float
     top_k: tuple[tuple[int, float], ...] = ()
     reason: str | None = None
+    none_score: float | None = None
+
+    @property
+    def scored(self) -> bool:
+        """Whether the model was asked (False: preprocessing found no digit to show it)."""
+        return bool(self.top_k)
 
 
 class Classifier:
@@ -78,9 +105,17 @@ class Classifier:
 
     def __init__(self, options: ClassifierOptions | None = None) -> None:
         options = options or ClassifierOptions()
+        self.options = options  # as given: what another process builds the same one from
         self.max_pixels = pixel_limit(options.max_pixels)  # a wrong value fails before any work
         if options.num_threads is not None and options.num_threads < 1:
             raise UsageError(f"threads must be 1 or more, got {options.num_threads}")
+        given = options.min_score
+        if given is not None and (
+            isinstance(given, bool)
+            or not isinstance(given, numbers.Real)
+            or not 0.0 <= float(given) <= 1.0
+        ):
+            raise UsageError(f"min_score {given!r}: give a score between 0 and 1")
         self.model_path = Path(options.model) if options.model else default_model_path()
         content = self._read_model()
         for _ in range(2):  # a second time only if the model was replaced while being read
@@ -120,11 +155,23 @@ class Classifier:
         self._output_may_be_negative = self._output_range is None or (
             self._output_range[1] > self._output_range[2] or self._output_range[0] <= 0
         )
+        sidecar = self.sidecar
+        self._logits = sidecar is not None and sidecar.output == "logits"
+        self._temperature = np.float32(sidecar.temperature if sidecar else 1.0)
+        self.none_index: int | None = sidecar.none_index if sidecar else None
+        # The operating point: the caller's, else the model's own (its sidecar's).
+        if given is None:
+            self.min_score = float(sidecar.min_score) if sidecar else 0.0
+            self.below_reason = NOT_A_DIGIT
+        else:
+            self.min_score = float(given)
+            self.below_reason = f"score below {given:g}"
 
     # -- loading ---------------------------------------------------------------------------
 
     def _check_tensors(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The one input and one output, checked: 28x28(x1) image in, 10 scores out."""
+        """The one input and one output, checked: 28x28(x1) image in, 10 scores out (or 11,
+        a not-a-digit class, which its sidecar must name: `_read_sidecar`)."""
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
@@ -137,10 +184,15 @@ class Classifier:
         for key in ("shape_signature", "shape"):
             in_shape = [int(d) for d in inputs[0].get(key, inputs[0]["shape"])[1:]]
             out_shape = [int(d) for d in outputs[0].get(key, outputs[0]["shape"])[1:]]
-            if in_shape not in ([28, 28, 1], [28, 28]) or out_shape != [10]:
+            if in_shape not in ([28, 28, 1], [28, 28]) or out_shape not in OUTPUT_SHAPES:
                 raise ModelError(
                     f"{self.model_path}: model takes input {in_shape} and gives {out_shape}; "
                     "expected a 28x28x1 image in and 10 class scores out"
+                )
+            if [int(d) for d in outputs[0]["shape"][1:]] != out_shape:
+                raise ModelError(
+                    f"{self.model_path}: model gives {out_shape} scores by its signature but "
+                    f"{[int(d) for d in outputs[0]['shape'][1:]]} by its shape; copy or convert it again"
                 )
         batch = int(inputs[0].get("shape_signature", inputs[0]["shape"])[0])
         if batch == 0 or batch > MAX_BATCH or not 1 <= int(inputs[0]["shape"][0]) <= MAX_BATCH:
@@ -156,14 +208,33 @@ class Classifier:
                 )
         return inputs[0], outputs[0]
 
+    @property
+    def classes(self) -> int:
+        """How many scores the model gives: 10 digits, or 11 with a not-a-digit class."""
+        return int(self._output["shape"][-1])
+
     def _check_sidecar(self) -> None:
         if self.sidecar is None:
             return
         settings, where = self.sidecar.preprocessing, sidecar_path(self.model_path)
-        if settings.size != 28 or len(self.sidecar.labels) != 10:
+        labels, classes = self.sidecar.labels, self.classes
+        if settings.size != 28 or len(labels) != classes:
             raise ModelError(
-                f"{where}: sidecar says input size {settings.size} and {len(self.sidecar.labels)} "
-                "labels, but the model takes 28x28 and gives 10 scores; re-run `edge-digits convert`"
+                f"{where}: sidecar says input size {settings.size} and {len(labels)} labels, "
+                f"but the model takes 28x28 and gives {classes} scores; re-run `edge-digits convert`"
+            )
+        none_label = self.sidecar.none_label
+        if labels != MNIST_LABELS + ((none_label,) if none_label is not None else ()):
+            shown = ", ".join(labels)
+            if none_label is None and len(labels) > len(MNIST_LABELS):
+                raise ModelError(
+                    f"{where}: sidecar has {len(labels)} labels ({shown}) but no none_label "
+                    f"naming the not-a-digit class; set none_label (e.g. {NONE_LABEL!r})"
+                )
+            then = f", then none_label {none_label!r}" if none_label is not None else ""
+            raise ModelError(
+                f"{where}: sidecar labels ({shown}) must be the digits 0 to 9 in order{then}; "
+                "fix the sidecar or re-run `edge-digits convert`"
             )
 
     def _read_model(self) -> bytes:
@@ -181,9 +252,21 @@ class Classifier:
         `convert` replaces a pair sidecar first, then model, under a lock on the folder;
         a reader that read the old model just before may then find the new sidecar. So a
         mismatch is read again, briefly, before it counts as a stale sidecar; the bytes
-        returned are then the new model's."""
+        returned are then the new model's.
+
+        A model from `convert` also carries its sidecar inside (`embedded_metadata`): that one
+        belongs to the file by construction, and a `.json` beside it must say the same."""
         path = sidecar_path(self.model_path)
+        inside = self._embedded_sidecar(content)
+        if inside is not None:
+            return self._agreeing(inside, content, path)
         if not path.exists():
+            if self.classes != DIGITS:
+                raise ModelError(
+                    f"{self.model_path}: gives {self.classes} scores but has no sidecar naming "
+                    f"its classes; put its sidecar {path.name} beside it (labels 0-9 and "
+                    "none_label), or re-run `edge-digits convert`"
+                )
             warnings.warn(
                 f"{self.model_path}: no sidecar {path.name}; assuming MNIST preprocessing and labels 0-9",
                 EdgeDigitsWarning,
@@ -197,12 +280,45 @@ class Classifier:
             time.sleep(pause)
             with contextlib.suppress(ModelError):  # between the two renames: no model yet
                 content = self._read_model()
+            inside = self._embedded_sidecar(content)
+            if inside is not None:  # replaced meanwhile by a model carrying its sidecar
+                return self._agreeing(inside, content, path)
             sidecar = Sidecar.read(path)
         if sidecar.model_sha256 == sha256_bytes(content):
             return sidecar, content
         raise ModelError(
             f"{path}: sidecar does not match {self.model_path.name} (sha256 differs); "
             "re-run `edge-digits convert` or delete the stale sidecar"
+        )
+
+    def _embedded_sidecar(self, content: bytes) -> Sidecar | None:
+        payload = embedded_metadata(content, SIDECAR_METADATA, origin=str(self.model_path))
+        if payload is None:
+            return None
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelError(
+                f"{self.model_path}: the sidecar inside the model is not UTF-8 text; "
+                "copy or convert it again"
+            ) from None
+        return Sidecar.from_json(text, f"{self.model_path} (the sidecar inside it)")
+
+    def _agreeing(self, inside: Sidecar, content: bytes, path: Path) -> tuple[Sidecar, bytes]:
+        """The embedded sidecar, once the `.json` beside the model (if any) agrees with it;
+        read again briefly first, as `convert` may be replacing the pair."""
+        for pause in (*PAIR_RETRIES, None):
+            if not path.exists() or Sidecar.read(path) == inside:
+                return inside, content
+            if pause is None:
+                break
+            time.sleep(pause)
+            with contextlib.suppress(ModelError):  # between the two renames: no model yet
+                content = self._read_model()
+                inside = self._embedded_sidecar(content) or inside
+        raise ModelError(
+            f"{path}: disagrees with the sidecar inside {self.model_path.name}; delete "
+            f"{path.name} (the model carries its own) or re-run `edge-digits convert`"
         )
 
     @property
@@ -212,6 +328,16 @@ class Classifier:
     @property
     def labels(self) -> tuple[str, ...]:
         return self.sidecar.labels if self.sidecar else MNIST_LABELS
+
+    @property
+    def has_none(self) -> bool:
+        """Whether the model has a not-a-digit class (`none_index` is its column)."""
+        return self.none_index is not None
+
+    @property
+    def output(self) -> str:
+        """What the output tensor holds: "probabilities" or "logits" (its sidecar says)."""
+        return "logits" if self._logits else "probabilities"
 
     @property
     def input_details(self) -> dict[str, Any]:
@@ -224,7 +350,8 @@ class Classifier:
     # -- inference -------------------------------------------------------------------------
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """Float images (N, 28, 28[, 1]) in the model's input range -> probabilities (N, 10)."""
+        """Float images (N, 28, 28[, 1]) in the model's input range -> probabilities (N, C),
+        C = `classes` (10 digits; 11 with the not-a-digit class last)."""
         images = np.asarray(images, dtype=np.float32)
         if images.ndim == 3:
             images = images[..., None]
@@ -233,7 +360,9 @@ class Classifier:
         if np.count_nonzero(np.isfinite(images)) != images.size:  # cheaper than .all()
             raise UsageError("images contain NaN or infinity; expected values in the input range")
         if len(images) <= MAX_BATCH:  # the common case, without a copy by concatenate
-            return self._invoke(images) if len(images) else np.zeros((0, 10), np.float32)
+            if len(images):
+                return self._invoke(images)
+            return np.zeros((0, self.classes), np.float32)
         chunks = [
             self._invoke(images[start : start + MAX_BATCH])
             for start in range(0, len(images), MAX_BATCH)
@@ -295,6 +424,13 @@ class Classifier:
             values = dequantize(values, scale, zero_point)
         else:
             values = values.astype(np.float32)
+        if self._logits:  # the sidecar says so: softmax(logits / temperature), every row
+            if self._temperature != 1:
+                values /= self._temperature
+            values -= values.max(axis=1, keepdims=True)  # stable: exp() of values <= 0
+            np.exp(values, out=values)
+            values /= values.sum(axis=1, keepdims=True)
+            return values
         # Our models end in softmax. A foreign model that emits logits gets one here, so that
         # scores are always probabilities; decided per row, so that no image's score depends
         # on the others in its batch.
@@ -317,9 +453,24 @@ class Classifier:
         return [
             Prediction(label=None, score=0.0, reason=item.reason)
             if isinstance(item, NoDigit)
-            else _prediction(next(rows), top_k)
+            else self._prediction(next(rows), top_k)
             for item in inputs
         ]
+
+    def _prediction(self, probabilities: np.ndarray, top_k: int) -> Prediction:
+        """One row of `predict` -> Prediction (see the module's docstring for the rule)."""
+        none_score = None
+        if self.none_index is not None:
+            none_score = float(probabilities[self.none_index])
+            probabilities = probabilities[:DIGITS]  # the none class is last: the digits
+        order = np.argsort(-probabilities, kind="stable")[: max(1, top_k)]
+        ranked = tuple((int(label), float(probabilities[label])) for label in order)
+        label, score = ranked[0]
+        if none_score is not None and none_score > score:
+            return Prediction(None, score, ranked, NOT_A_DIGIT, none_score)
+        if score < self.min_score:
+            return Prediction(None, score, ranked, self.below_reason, none_score)
+        return Prediction(label, score, ranked, None, none_score)
 
     def classify_array(self, gray: np.ndarray, top_k: int = 1) -> Prediction:
         """A uint8 grayscale image (H, W), e.g. a camera frame, -> Prediction."""
@@ -336,7 +487,15 @@ class Classifier:
         `trace` records what preprocessing did and the digits read (`--debug-dir`)."""
         from .number import read_number  # OpenCV: imported only when a number is read
 
-        return read_number(gray, self.settings, self.predict, trace)
+        return read_number(
+            gray,
+            self.settings,
+            self.predict,
+            trace,
+            none_index=self.none_index,
+            min_score=self.min_score,
+            below_reason=self.below_reason,
+        )
 
     def read_number_file(self, path: Path | str) -> NumberReading:
         """An image file of several digits -> NumberReading (InputError if it cannot be read)."""
@@ -351,9 +510,3 @@ def _integer_range(details: dict[str, Any]) -> tuple[float, int, int, int] | Non
     scale, zero_point = details["quantization"]
     info = np.iinfo(dtype)
     return float(scale), int(zero_point), int(info.min), int(info.max)
-
-
-def _prediction(probabilities: np.ndarray, top_k: int) -> Prediction:
-    order = np.argsort(-probabilities, kind="stable")[: max(1, top_k)]
-    ranked = tuple((int(label), float(probabilities[label])) for label in order)
-    return Prediction(label=ranked[0][0], score=ranked[0][1], top_k=ranked)

@@ -54,3 +54,59 @@ def score_difference(first: Evaluation, second: Evaluation) -> tuple[float, floa
         return 0.0, 0.0
     difference = np.abs(first.scores - second.scores)
     return float(difference.max()), float(difference.mean())
+
+
+ECE_BINS = 15
+
+
+def expected_calibration_error(
+    probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
+) -> float:
+    """Expected calibration error: the gap between confidence (the top probability) and
+    accuracy, averaged over `bins` equal-width confidence bins weighted by their images."""
+    if not len(labels):
+        return 0.0
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            total += abs(float(correct[inside].mean()) - float(confidence[inside].mean())) * (
+                inside.sum() / len(labels)
+            )
+    return total
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of `logits / temperature`, in float64 for fitting and scoring."""
+    z = np.asarray(logits, np.float64) / temperature
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    result: np.ndarray = z / z.sum(axis=1, keepdims=True)
+    return result
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature T minimising the negative log-likelihood of softmax(logits / T): a
+    one-dimensional search (golden section on log T over [1/20, 20]), no optimiser needed."""
+    rows = np.arange(len(labels))
+
+    def nll(log_t: float) -> float:
+        p = softmax(logits, float(np.exp(log_t)))
+        return float(-np.log(np.maximum(p[rows, labels], 1e-12)).mean())
+
+    low, high = np.log(1 / 20), np.log(20.0)
+    ratio = (np.sqrt(5) - 1) / 2
+    a, b = high - ratio * (high - low), low + ratio * (high - low)
+    fa, fb = nll(a), nll(b)
+    for _ in range(60):
+        if fa < fb:
+            high, b, fb = b, a, fa
+            a = high - ratio * (high - low)
+            fa = nll(a)
+        else:
+            low, a, fa = a, b, fb
+            b = low + ratio * (high - low)
+            fb = nll(b)
+    return float(np.exp((low + high) / 2))

@@ -9,6 +9,9 @@ that every table, field, offset, vector, string and index stays inside the file 
 Fuzzing found that checking less is not enough: one byte changed in a vtable (a field that
 was absent now "present" past the end of the file) crashed tflite-runtime 2.14.
 
+It also reads a custom metadata entry (`embedded_metadata`), such as the sidecar JSON that
+`convert` embeds under `SIDECAR_METADATA`, with the same bounds checks.
+
 Field numbers follow tensorflow/lite/schema/schema.fbs (schema version 3).
 """
 
@@ -42,6 +45,10 @@ VARIANT_SHAPE = 0
 METADATA_NAME, METADATA_BUFFER = 0, 1
 SIGNATURE_INPUTS, SIGNATURE_OUTPUTS, SIGNATURE_KEY, SIGNATURE_SUBGRAPH = 0, 1, 2, 4
 TENSOR_MAP_NAME, TENSOR_MAP_INDEX = 0, 1
+
+# The name of the `Model.metadata` entry whose buffer holds the model's sidecar JSON, embedded
+# by `convert` (edge_digits.convert.metadata), so that a `.tflite` copied alone keeps it.
+SIDECAR_METADATA = "edge_digits.sidecar"
 
 # The operator options that hold vectors or strings (all others hold scalars only), by union
 # type: (field id, element size in bytes; strings as 1). From schema.fbs' BuiltinOptions and
@@ -150,30 +157,85 @@ class _Table:
         target = self._target(field_id)
         return None if target is None else self.reader.table(target)
 
-    def string(self, field_id: int) -> None:
+    def string(self, field_id: int) -> bytes | None:
         """Check a string field: inside the file, ended by NUL (C++ reads it as a C string)
-        and UTF-8 (the interpreters' Python side decodes tensor names, and fails otherwise)."""
+        and UTF-8 (the interpreters' Python side decodes tensor names, and fails otherwise).
+        Return its bytes (without the NUL); None when the field is absent."""
         start, length = self.vector(field_id, 1)
         if start and self.reader._unpack("<B", start + length) != 0:
             raise _Damaged(f"string at {start} is not terminated")
+        text = self.reader.data[start : start + length]
         try:
-            self.reader.data[start : start + length].decode("utf-8")
+            text.decode("utf-8")
         except UnicodeDecodeError:
             raise _Damaged(f"string at {start} is not UTF-8") from None
+        return text if start else None
+
+    def table_at(self, field_id: int, index: int) -> _Table | None:
+        """Table `index` of the vector of tables `field_id`; None when there is no such one."""
+        start, length = self.vector(field_id, 4)
+        if not 0 <= index < length:
+            return None
+        at = start + 4 * index
+        return self.reader.table(at + self.reader._unpack("<I", at))
 
 
-def check_tflite(data: bytes, origin: str) -> None:
-    """Raise ModelError naming `origin` unless `data` is a structurally sound TFLite model."""
+def _check_identifier(data: bytes, origin: str) -> None:
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ModelError(
             f"{origin}: not a TFLite model; expected a .tflite file (e.g. from `edge-digits convert`)"
         )
+
+
+def _damaged(origin: str, error: Exception) -> ModelError:
+    return ModelError(
+        f"{origin}: damaged or truncated TFLite model ({error}); copy or convert it again"
+    )
+
+
+def check_tflite(data: bytes, origin: str) -> None:
+    """Raise ModelError naming `origin` unless `data` is a structurally sound TFLite model."""
+    _check_identifier(data, origin)
     try:
         _walk(_Reader(data))
     except (_Damaged, struct.error) as error:
-        raise ModelError(
-            f"{origin}: damaged or truncated TFLite model ({error}); copy or convert it again"
-        ) from None
+        raise _damaged(origin, error) from None
+
+
+def embedded_metadata(content: bytes, name: str, *, origin: str = "model") -> bytes | None:
+    """The bytes of the buffer of the first `Model.metadata` entry called `name` in the TFLite
+    model `content`; None when it has no such entry.
+
+    Reads the model table, its metadata entries and that one buffer only (not a whole
+    `check_tflite`), every read bounds-checked: a file that is not TFLite, or whose structure
+    on that path is damaged, raises ModelError naming `origin`, in check_tflite's words.
+    """
+    _check_identifier(content, origin)
+    wanted = name.encode("utf-8")
+    try:
+        return _find_metadata(_Reader(content), wanted)
+    except (_Damaged, struct.error) as error:
+        raise _damaged(origin, error) from None
+
+
+def _find_metadata(reader: _Reader, wanted: bytes) -> bytes | None:
+    model = reader.table(reader._unpack("<I", 0))
+    for metadata in model.tables(MODEL_METADATA):
+        if metadata.string(METADATA_NAME) != wanted:
+            continue
+        buffer = model.table_at(MODEL_BUFFERS, metadata.scalar(METADATA_BUFFER, "<I"))
+        if buffer is None:
+            raise _Damaged("a metadata entry refers to a buffer that does not exist")
+        start, length = buffer.vector(BUFFER_DATA, 1)
+        if start:
+            return bytes(reader.data[start : start + length])
+        offset, size = buffer.scalar(BUFFER_OFFSET, "<Q"), buffer.scalar(BUFFER_SIZE, "<Q")
+        if offset > 1:  # stored after the flatbuffer, as models over 2 GB do
+            if offset + size > len(reader.data):
+                raise _Damaged("a metadata buffer lies past the end of the file")
+            return bytes(reader.data[offset : offset + size])
+        return b""
+    return None
 
 
 def _walk(reader: _Reader) -> None:

@@ -13,7 +13,9 @@ After the same analysis as a single digit (`photo.analyse`), the ink blobs are g
 4. dots, commas and specks (shorter than a third of the row) are dropped.
 
 Each digit is then cropped like a single digit (`photo.crop_blobs`), and `read_number` has
-the model read every way of reading each group and keeps the surest: a `NumberReading`.
+the model read every way of reading each group and keeps the surest: a `NumberReading`. A
+piece the model calls not a digit (a model with a none class), or whose best digit scores
+below the operating point, is kept with label None: listed, but not part of the text.
 
 This module needs OpenCV (through `photo`); `Classifier.read_number` imports it only when a
 number is read, so that classifying MNIST-like files never loads OpenCV.
@@ -45,35 +47,63 @@ MAX_TOUCHING = 4
 BROKEN_GAP = 0.25  # rows closer than this fraction of their height are halves of digits
 SPLIT_COST = 0.15  # how much surer a reading as touching digits must be, per extra digit
 NO_DIGITS = "no digits found"
+NOT_A_DIGIT = "not a digit"  # as classifier.NOT_A_DIGIT (which imports this module lazily)
 
 
 @dataclass(frozen=True)
 class DigitReading:
-    """One digit of a number: its label, score and box (x, y, width, height) in the picture."""
+    """One digit of a number: its label, score and box (x, y, width, height) in the picture.
 
-    label: int
+    `label` is None for a piece the model calls not a digit, or whose best digit scores
+    below the operating point (`reason` says which); `score` is then still that digit's
+    probability, and `none_score` the not-a-digit class's (None for a model without one)."""
+
+    label: int | None
     score: float
     box: Box
     inputs: np.ndarray | None = field(default=None, repr=False, compare=False)  # what the model saw
+    none_score: float | None = None
+    reason: str | None = None
+    doubtful: bool = False  # a digit, but below the operating point: the number is unsure
 
 
 @dataclass(frozen=True)
 class NumberReading:
-    """Several digits read in reading order: `text` all of them, `lines` one string per row."""
+    """Several digits read in reading order: `text` all of them, `lines` one string per row.
+    `digits` lists every piece read, those with label None (not digits) too; `text` and
+    `lines` are made of the others (`read`)."""
 
     text: str
     lines: tuple[str, ...]
     digits: tuple[DigitReading, ...]
 
     @property
+    def read(self) -> tuple[DigitReading, ...]:
+        """The digits kept: those with a label, in reading order; none at all when one digit
+        is doubtful (below the operating point): a number with a digit left out would be
+        another number, read with confidence."""
+        if any(digit.doubtful for digit in self.digits):
+            return ()
+        return tuple(digit for digit in self.digits if digit.label is not None)
+
+    @property
     def score(self) -> float:
-        """The reading is as sure as its least sure digit (0 when there is none)."""
-        return min((digit.score for digit in self.digits), default=0.0)
+        """The reading is as sure as its least sure digit kept (0 when there is none)."""
+        return min((digit.score for digit in self.read), default=0.0)
 
     @property
     def reason(self) -> str | None:
-        """Why nothing was read (None when some digit was)."""
-        return None if self.digits else NO_DIGITS
+        """Why nothing was read (None when some digit was): no digits found, or why each
+        piece was not a digit (the model's answer, or the caller's threshold)."""
+        if self.read:
+            return None
+        doubtful = [digit.reason for digit in self.digits if digit.doubtful and digit.reason]
+        if doubtful:
+            return doubtful[0]
+        reasons = [digit.reason or NOT_A_DIGIT for digit in self.digits]
+        if not reasons:
+            return NO_DIGITS
+        return NOT_A_DIGIT if NOT_A_DIGIT in reasons else reasons[0]
 
 
 @dataclass
@@ -215,20 +245,60 @@ def preprocess_number(
     ]
 
 
+def _digit(
+    probabilities: np.ndarray,
+    box: Box,
+    inputs: np.ndarray,
+    none_index: int | None,
+    min_score: float,
+    below_reason: str,
+) -> tuple[DigitReading, float]:
+    """One piece's row of `predict` -> its DigitReading (as `Classifier` answers one image)
+    and how likely it is to be a digit at all, for choosing between ways to read a group.
+
+    A piece read as a digit counts with its digit's probability, as it always has. A piece
+    the model calls not a digit counts as 1 - p(none): how likely it is to be a digit at
+    all, which is small when the model is sure. So a cut that leaves a fragment the model
+    calls "none" is an unlikely reading, while a group that reads as "none" whole (two
+    touching digits look like no single digit) stays as unlikely as the model says, and
+    its cuts into sure digits win. (Counting p(none) instead would make cutting a digit into
+    confident non-digit fragments the "surest" reading.)"""
+    none_score = None
+    if none_index is not None:
+        none_score = float(probabilities[none_index])
+        probabilities = np.delete(probabilities, none_index)
+    label = int(np.argmax(probabilities))
+    score = float(probabilities[label])
+    if none_score is not None and none_score > score:
+        return DigitReading(None, score, box, inputs, none_score, NOT_A_DIGIT), 1.0 - none_score
+    if score < min_score:
+        return DigitReading(None, score, box, inputs, none_score, below_reason, True), score
+    return DigitReading(label, score, box, inputs, none_score), score
+
+
 def read_number(
     gray: np.ndarray,
     settings: PreprocessSettings,
     predict: Callable[[np.ndarray], np.ndarray],
     trace: Trace | None = None,
+    *,
+    none_index: int | None = None,
+    min_score: float = 0.0,
+    below_reason: str = NOT_A_DIGIT,
 ) -> NumberReading:
     """A uint8 grayscale picture of several digits (rows of them) -> NumberReading, with
-    `predict` (`Classifier.predict`: inputs (N, 28, 28) -> probabilities (N, 10)) reading
-    every candidate digit in one call.
+    `predict` (`Classifier.predict`: inputs (N, 28, 28) -> probabilities (N, C)) reading
+    every candidate digit in one call. The columns of `predict` are the digits 0-9, and the
+    not-a-digit class at `none_index` (None: the model has none); a piece whose best digit
+    scores below `min_score` gets label None and `below_reason` (`Classifier.read_number`
+    passes its own).
 
     Where an ink group may be touching digits, each way of reading it is classified and
-    the one whose digits are surest (geometric mean of their scores, less SPLIT_COST per
-    extra digit) is kept: a digit read confidently whole is never cut. `trace` records the
-    preprocessing and the digits kept (boxes and inputs)."""
+    the one whose pieces are surest (geometric mean of their scores, a not-a-digit piece
+    counting as 1 - p(none); less SPLIT_COST per extra digit) is kept: a digit read
+    confidently whole is never cut. Pieces with label None are listed in `digits` but left
+    out of `text` and `lines`. `trace` records the preprocessing and the digits kept (boxes
+    and inputs)."""
     rows = preprocess_number(gray, settings, trace=trace)
     digits_in = [digit for row in rows for group in row for reading in group for digit in reading]
     scores = iter(predict(np.stack([x for x, _ in digits_in])) if digits_in else ())
@@ -239,19 +309,28 @@ def read_number(
             best: list[DigitReading] = []
             best_value = -np.inf
             for reading in group:
-                read = []
+                read, likely = [], []
                 for inputs, box in reading:
-                    probabilities = next(scores)
-                    label = int(np.argmax(probabilities))
-                    read.append(DigitReading(label, float(probabilities[label]), box, inputs))
-                sure = float(np.exp(np.mean(np.log([max(d.score, 1e-6) for d in read]))))
+                    digit, chance = _digit(
+                        next(scores), box, inputs, none_index, min_score, below_reason
+                    )
+                    read.append(digit)
+                    likely.append(chance)
+                sure = float(np.exp(np.mean(np.log([max(chance, 1e-6) for chance in likely]))))
                 value = sure - SPLIT_COST * (len(read) - 1)
+                if len(read) > 1 and any(d.label is None and not d.doubtful for d in read):
+                    # Cutting a group is for touching digits: a cut that leaves a piece that
+                    # is no digit is never the reading (the group read whole may be none).
+                    value = -np.inf
                 if value > best_value:
                     best, best_value = read, value
-            digits.extend(best)
-            line.extend(str(d.label) for d in best)
+            digits.extend(best or read)
+            line.extend(str(d.label) for d in best if d.label is not None)
         lines.append("".join(line))
-    number = NumberReading(text="".join(lines), lines=tuple(lines), digits=tuple(digits))
+    kept = [line for line in lines if line]  # a row of nothing but non-digits is no row
+    if any(digit.doubtful for digit in digits):
+        kept = []  # one doubtful digit: no number (see NumberReading.read)
+    number = NumberReading(text="".join(kept), lines=tuple(kept), digits=tuple(digits))
     if trace is not None:
         trace.boxes = [digit.box for digit in digits]
         trace.inputs = [digit.inputs for digit in digits if digit.inputs is not None]

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
@@ -29,7 +30,8 @@ def camera_record(reading: Reading, *, number: bool = False) -> dict[str, Any]:
     """A reading as one JSON object: `time`, `t`, `frame`, then the reading's fields as
     `classify --json` gives them (`core.record.reading_record`: `label`, or with --number
     `text`, `lines` and `digits` with boxes in frame pixels; null when nothing is read;
-    `score`), then `fps`."""
+    `score`), then `fps`. The camera reports digits only: a piece of a number that the model
+    calls not a digit is left out of `digits` too (`classify --json` lists it, label null)."""
     wall = datetime.fromtimestamp(reading.wall, timezone.utc)
     record: dict[str, Any] = {
         "time": wall.isoformat(timespec="milliseconds"),
@@ -37,10 +39,11 @@ def camera_record(reading: Reading, *, number: bool = False) -> dict[str, Any]:
         "frame": reading.frame,
     }
     origin = reading.roi[:2] if reading.roi is not None else (0, 0)
+    digits = reading.number
+    if digits is not None and len(digits.read) != len(digits.digits):
+        digits = replace(digits, digits=digits.read)
     record.update(
-        reading_record(
-            reading.value, reading.score, number=number, reading=reading.number, origin=origin
-        )
+        reading_record(reading.value, reading.score, number=number, reading=digits, origin=origin)
     )
     record["fps"] = round(reading.fps, 1)
     return record
@@ -74,7 +77,7 @@ def annotate(result: FrameResult, fps: float, reading: Reading | None) -> np.nda
     colour = GREEN if steady else AMBER
     cv2.rectangle(picture, (x, y), (x + width - 1, y + height - 1), colour, 2)
     if result.number is not None:
-        for digit in result.number.digits:
+        for digit in result.number.read:  # pieces that are not digits are not drawn
             dx, dy, dw, dh = digit.box
             corner = (x + dx, y + dy)
             cv2.rectangle(picture, corner, (x + dx + dw, y + dy + dh), colour, 1)

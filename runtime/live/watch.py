@@ -88,8 +88,9 @@ def region(shape: Sequence[int], roi: Box | None) -> Box:
 
 @dataclass(frozen=True)
 class FrameResult:
-    """What one frame read as. `value` is a digit (int), a number's text (str with --number)
-    or None; `score` is the digit's probability (the least sure digit's for a number)."""
+    """What one frame read as. `value` is a digit (int), a number's text (str with --number:
+    digits only) or None; `score` is the digit's probability (the least sure digit's for a
+    number; 0 with no digit). What the model calls not a digit is nothing: value None."""
 
     frame: Frame = field(repr=False)
     roi: Box
@@ -117,13 +118,16 @@ def read_frame(classifier: Classifier, frame: Frame, options: CameraOptions) -> 
     gray = to_gray(frame.image[y : y + height, x : x + width])
     if options.number:
         reading = classifier.read_number(gray)
-        value: Value = reading.text or None
-        score = reading.score if reading.digits else 0.0
+        value: Value = reading.text or None  # the digits kept; pieces that are not digits: none
+        score = reading.score if reading.read else 0.0
         reason = reading.reason
         number: NumberReading | None = reading
     else:
         prediction = classifier.classify_array(gray)
-        value, score, reason, number = prediction.label, prediction.score, prediction.reason, None
+        value, reason, number = prediction.label, prediction.reason, None
+        # "Not a digit" (or below the model's operating point) is nothing, as no ink is: the
+        # stabiliser never sees it as a reading, and a steady run of it reports null.
+        score = prediction.score if value is not None else 0.0
     milliseconds = (time.perf_counter() - start) * 1000.0
     return FrameResult(frame, box, value, score, milliseconds, number, reason)
 
