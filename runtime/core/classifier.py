@@ -160,6 +160,10 @@ class Classifier:
         self._temperature = np.float32(sidecar.temperature if sidecar else 1.0)
         self.none_index: int | None = sidecar.none_index if sidecar else None
         # The operating point: the caller's, else the model's own (its sidecar's).
+        # A number's pieces are held only to a threshold the caller gives: the model's own
+        # operating point separates a picture of a digit from a picture of something else,
+        # while a piece in a row of digits is a digit unless the none class says otherwise.
+        self._number_min_score = 0.0 if given is None else float(given)
         if given is None:
             self.min_score = float(sidecar.min_score) if sidecar else 0.0
             self.below_reason = NOT_A_DIGIT
@@ -493,7 +497,7 @@ class Classifier:
             self.predict,
             trace,
             none_index=self.none_index,
-            min_score=self.min_score,
+            min_score=self._number_min_score,
             below_reason=self.below_reason,
         )
 
