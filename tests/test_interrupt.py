@@ -180,6 +180,9 @@ def assert_complete(folder: Path) -> list[Path]:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 Classifier(ClassifierOptions(model=path))
+        elif path.suffix == ".npz":  # calibration.npz, pictures/: complete archives
+            with np.load(path, allow_pickle=False) as archive:
+                assert all(archive[name].size >= 0 for name in archive.files), path
         else:
             raise AssertionError(f"unexpected file {path}")
     return temporaries
