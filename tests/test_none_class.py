@@ -137,13 +137,9 @@ def r6(value: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def examples() -> dict[int, np.ndarray]:
-    """The ten MNIST test digits of examples/ (28x28, light ink on black), by label."""
-    found = {}
-    for path in (ROOT / "examples").glob("mnist_test_*_label*.png"):
-        found[int(path.stem.rsplit("label", 1)[1])] = np.asarray(Image.open(path).convert("L"))
-    assert sorted(found) == list(range(10))
-    return found
+def examples(example_digits: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """The ten MNIST test digits of examples/ (conftest's `example_digits`), by label."""
+    return example_digits
 
 
 @pytest.fixture(scope="module")
