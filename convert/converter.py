@@ -251,6 +251,19 @@ def _training_record(model_path: Path) -> dict[str, Any]:
         return {}
 
 
+def _user_data(record: dict[str, Any]) -> dict[str, Any]:
+    """The sidecar's record of a run's own data: each folder's image count and sha256."""
+    folders = (record.get("user_data") or {}).get("folders") or []
+    if not folders:
+        return {}
+    return {
+        "user_data": [
+            {"folder": f.get("folder"), "images": f.get("images"), "sha256": f.get("sha256")}
+            for f in folders
+        ]
+    }
+
+
 def convert(
     model_path: Path,
     precisions: list[str],
@@ -322,6 +335,9 @@ def convert(
                 "keras_model_sha256": keras_sha256,
                 "calibration_images": len(calibration_images) if precision == "int8" else 0,
                 "training": record.get("config", {}),
+                # Your own images the run trained on (`train --data`); they are in the int8
+                # calibration set too (calibration.npz's representative inputs).
+                **_user_data(record),
                 **(provenance or {}),
             },
         }

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 from edge_digits.runtime.core.evaluate import evaluate
 from edge_digits.runtime.core.preprocess import scale_pixels
-from edge_digits.runtime.errors import UsageError
+from edge_digits.runtime.errors import DataError, UsageError
 from edge_digits.runtime.files.atomic import atomic_path, atomic_write_text, ensure_output_dir
 from edge_digits.runtime.files.mnist import Mnist, load_mnist
 
@@ -58,7 +58,7 @@ class TrainConfig:
         patience: epochs without a better validation accuracy before stopping.
         learning_rate: peak learning rate of Adam, decayed by a cosine schedule.
         limit: train on only this many images (after the split), for quick runs and tests.
-        data: explicit MNIST path (see `load_mnist`); None uses the cache or fetches.
+        mnist: explicit MNIST path (see `load_mnist`); None uses the cache or fetches.
         augment: rotate, shift, zoom, thicken/thin and blur training digits (see augment.py).
         strategy: "default" (one device) or "mirrored" (tf.distribute.MirroredStrategy over
             every visible GPU, else every logical CPU device).
@@ -70,6 +70,11 @@ class TrainConfig:
             (European 1s and crossed 7s, about 8 px tall then enlarged, chalk, photos).
         clean_epochs: with `augment`, the last this many epochs train on the inputs as they
             are, without augmentation.
+        user_data: folders of your own labelled digits added to MNIST (see user_data.py);
+            a seeded part of each is held out and scored before and after.
+        data_weight: with `user_data`, their share of each batch (drawn at random).
+        base: start from this trained Keras model instead of new weights (`--from`); its
+            classes decide the run's (10, or 11 with "none").
     """
 
     arch: str = "edge"
@@ -81,13 +86,16 @@ class TrainConfig:
     patience: int = 4
     learning_rate: float = 2e-3
     limit: int | None = None
-    data: Path | None = None
+    mnist: Path | None = None
     augment: bool = False
     strategy: str = "default"
     resume: bool = False
     negatives: int = 0
     picture_digits: int = 0
     clean_epochs: int = 0
+    user_data: tuple[Path, ...] = ()
+    data_weight: float = 0.25
+    base: Path | None = None
 
     def check(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -106,6 +114,8 @@ class TrainConfig:
             raise UsageError(f"--clean-epochs must be 0 to --epochs ({self.epochs})")
         if self.negatives < 0 or self.picture_digits < 0:
             raise UsageError("--negatives and --picture-digits must be 0 or more")
+        if not 0.0 < self.data_weight < 1.0:
+            raise UsageError(f"--data-weight must be between 0 and 1, got {self.data_weight}")
         if self.limit is not None and self.limit < self.batch_size:
             raise UsageError(f"--limit must be at least the batch size ({self.batch_size})")
 
@@ -119,6 +129,10 @@ class TrainResult:
     val_accuracy: float
     test_accuracy: float
     parameters: int
+    user_held_out: int = 0  # your images held out (user_data), scored before and after
+    user_before: float | None = None  # the --from model's accuracy on them
+    user_after: float | None = None
+    test_before: float | None = None  # the --from model's MNIST test accuracy
 
 
 class _Checkpoints(keras.callbacks.Callback):
@@ -280,7 +294,12 @@ def _extra_pictures(
 
 
 def _write_calibration(
-    out: Path, train_in: np.ndarray, val_in: np.ndarray, y_val: np.ndarray, seed: int
+    out: Path,
+    train_in: np.ndarray,
+    val_in: np.ndarray,
+    y_val: np.ndarray,
+    seed: int,
+    user_in: np.ndarray | None = None,
 ) -> None:
     """What `convert` needs from this run without importing train: the validation inputs and
     labels (to fit the temperature and choose the operating point) and a sample of training
@@ -297,8 +316,91 @@ def _write_calibration(
             file,
             validation_x=as_uint8(val_in),
             validation_y=y_val.astype(np.uint8),
-            representative_x=as_uint8(train_in[np.sort(pick)]),
+            # Your own training images (user_data) all join MNIST's sample: int8's ranges
+            # must hold them too.
+            representative_x=np.concatenate(
+                [as_uint8(train_in[np.sort(pick)])]
+                + ([user_in[:REPRESENTATIVE]] if user_in is not None and len(user_in) else [])
+            ),
         )
+
+
+FINE_TUNE_RATE = 0.25  # `--from`: a quarter of the learning rate, not to undo what it knows
+
+
+def _user_data(config: TrainConfig, classes: int, echo: Echo) -> Any:
+    """Your folders (user_data.py), loaded and split; None without any."""
+    if not config.user_data:
+        return None
+    from .user_data import combine, load_user_data, without_none
+
+    folders = [load_user_data(folder, config.seed, echo) for folder in config.user_data]
+    if classes == 10:
+        folders = [without_none(folder, echo) for folder in folders]
+    users = combine(folders)
+    if not len(users.train[1]):
+        raise DataError(
+            f"{', '.join(map(str, config.user_data))}: too few labelled images to train on "
+            "(label more with `edge-digits review DIR`)"
+        )
+    echo(
+        f"your data: {len(users.train[1])} images to train on, {len(users.validation[1])} for "
+        f"validation, {len(users.held_out[1])} held out, from {len(folders)} folder(s)"
+    )
+    return users
+
+
+def _mixed(
+    inputs: dict[str, Any], user: tuple[np.ndarray, np.ndarray], config: TrainConfig, count: int
+) -> dict[str, Any]:
+    """A phase's inputs with your images drawn into each batch, `data_weight` of it on
+    average; an epoch is as many steps as MNIST's part alone would take."""
+    import tensorflow as tf
+
+    if "y" in inputs:
+        main = tf.data.Dataset.from_tensor_slices((inputs["x"], inputs["y"]))
+        main = main.shuffle(len(inputs["x"]), seed=config.seed, reshuffle_each_iteration=True)
+    else:
+        main = inputs["x"].unbatch()
+    images, labels = user
+    mine = tf.data.Dataset.from_tensor_slices((_as_input(images), labels.astype(np.int64)))
+    mine = mine.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True).repeat()
+    mixed = tf.data.Dataset.sample_from_datasets(
+        [main.repeat(), mine], weights=[1.0 - config.data_weight, config.data_weight],
+        seed=config.seed,
+    )  # fmt: skip
+    return {
+        "x": mixed.batch(config.batch_size).prefetch(2),
+        "steps_per_epoch": int(np.ceil(count / config.batch_size)),
+        "shuffle": False,
+    }
+
+
+def _scores(model: keras.Model, mnist: Mnist, users: Any) -> dict[str, float]:
+    """MNIST test accuracy, and on your held-out images when there are some."""
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict_on_batch(batch))
+
+    scores = {"test": evaluate(predict, mnist.x_test, mnist.y_test).accuracy}
+    if users is not None and len(users.held_out[1]):
+        scores["user"] = evaluate(predict, *users.held_out).accuracy
+    return scores
+
+
+def _user_lines(
+    users: Any, before: dict[str, float], after: dict[str, float], test: float
+) -> list[str]:
+    """The summary: your held-out images and MNIST test, before (`--from`) and after."""
+    held = len(users.held_out[1])
+    if not held:
+        return ["your data: too few images to hold any out (5 or more per folder)"]
+    if "user" in before:
+        return [
+            f"your held-out images ({held}): {before['user']:.2%} before, {after['user']:.2%} after",
+            f"MNIST test: {before['test']:.2%} before, {test:.2%} after",
+        ]
+    return [f"your held-out images ({held}): {after['user']:.2%}"]
 
 
 def train(
@@ -311,7 +413,7 @@ def train(
     """Train `config.arch` on MNIST and write the run folder (see the module docstring)."""
     config.check()
     out = ensure_output_dir(Path(config.out))  # fail now, not after an hour of training
-    mnist = mnist or load_mnist(config.data, progress=echo)
+    mnist = mnist or load_mnist(config.mnist, progress=echo)
     x_train, y_train, x_val, y_val = split(mnist, config.val_split, config.seed)
     if config.limit is not None:
         x_train, y_train = x_train[: config.limit], y_train[: config.limit]
@@ -326,6 +428,19 @@ def train(
         val_in = np.concatenate([val_in, extra["validation"].x[..., None]])
         y_val = np.concatenate([y_val.astype(np.int64), extra["validation"].y])
     classes = 11 if config.negatives else 10
+    base = None
+    if config.base is not None and not config.resume:
+        from .finetune import load_base
+
+        base = load_base(config.base, config.negatives, echo)
+        classes = int(base.output_shape[-1])
+    users = _user_data(config, classes, echo)
+    if users is not None:
+        val_in = np.concatenate([val_in, _as_input(users.validation[0])])
+        y_val = np.concatenate([y_val.astype(np.int64), users.validation[1]])
+    before: dict[str, float] = {}
+    if base is not None:
+        before = _scores(base, mnist, users)
 
     keras.utils.set_random_seed(config.seed)
     folder = ensure_output_dir(out / "checkpoints")
@@ -340,11 +455,10 @@ def train(
             model, initial_epoch = _resume(folder, checkpoint)
             echo(f"resuming after epoch {initial_epoch} of {config.epochs}")
         else:
-            model = ARCHITECTURES[config.arch].build(classes)
+            model = base if base is not None else ARCHITECTURES[config.arch].build(classes)
             steps = config.epochs * int(np.ceil(len(train_in) / config.batch_size))
-            schedule = keras.optimizers.schedules.CosineDecay(
-                config.learning_rate, decay_steps=steps
-            )
+            rate = config.learning_rate * (FINE_TUNE_RATE if base is not None else 1.0)
+            schedule = keras.optimizers.schedules.CosineDecay(rate, decay_steps=steps)
             model.compile(
                 optimizer=keras.optimizers.Adam(schedule),
                 loss="sparse_categorical_crossentropy",
@@ -377,6 +491,11 @@ def train(
         )
         phases.append((augmented_until, {"x": dataset, "shuffle": False}))
     phases.append((config.epochs, plain))
+    if users is not None:  # each batch: MNIST (augmented or not) and your images, mixed
+        phases = [
+            (end, _mixed(inputs, users.train, config, len(train_in))) for end, inputs in phases
+        ]
+        plain = phases[-1][1]
     stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience)
     for end, inputs in phases:
         start = max(initial_epoch, phases[0][0] if inputs is plain and len(phases) > 1 else 0)
@@ -400,11 +519,17 @@ def train(
         )
     model_path = out / "model.keras"
     # Beside the model it describes: an interrupted run never leaves it next to an older model.
-    _write_calibration(out, train_in, val_in, y_val, config.seed)
+    _write_calibration(
+        out, train_in, val_in, y_val, config.seed, users.train[0] if users is not None else None
+    )
     with atomic_path(model_path) as tmp:
         model.save(tmp)
     test = evaluate(lambda batch: model.predict_on_batch(batch), mnist.x_test, mnist.y_test)
     echo(f"test accuracy: {test.accuracy:.2%} on {test.count} images")
+    after = _scores(model, mnist, users) if users is not None else {}
+    if users is not None:
+        for line in _user_lines(users, before, after, test.accuracy):
+            echo(line)
 
     epochs = history_so_far
     history_path = out / "history.json"
@@ -427,9 +552,19 @@ def train(
         val_accuracy=checkpoint.best,
         test_accuracy=test.accuracy,
         parameters=int(model.count_params()),
+        user_held_out=len(users.held_out[1]) if users is not None else 0,
+        user_before=before.get("user"),
+        user_after=after.get("user"),
+        test_before=before.get("test"),
     )
     run = {
-        "config": {**asdict(config), "out": str(config.out), "data": str(config.data or "")},
+        "config": {
+            **asdict(config),
+            "out": str(config.out),
+            "mnist": str(config.mnist or ""),
+            "user_data": [str(folder) for folder in config.user_data],
+            "base": str(config.base or ""),
+        },
         "architecture": config.arch,
         "architecture_summary": ARCHITECTURES[config.arch].summary,
         "model_summary": "\n".join(summary),
@@ -450,6 +585,14 @@ def train(
         },
         "versions": {"keras": keras.__version__, "python": sys.version.split()[0]},
     }
+    if users is not None:
+        run["user_data"] = {
+            "folders": [folder.describe() for folder in users.folders],
+            "data_weight": config.data_weight,
+            "held_out": len(users.held_out[1]),
+            "held_out_accuracy": {"before": before.get("user"), "after": after.get("user")},
+            "test_accuracy": {"before": before.get("test"), "after": test.accuracy},
+        }
     atomic_write_text(out / "run.json", json.dumps(run, indent=2) + "\n")
     write_report(out)
     return result

@@ -47,13 +47,17 @@ from .options import (
     JsonOption,
     KerasModelOption,
     MaxPixelsOption,
+    MnistOption,
     ModelOption,
     ModelsOption,
     NumberOption,
     Precision,
+    SaveBelowOption,
+    SaveCropsOption,
     Strategy,
     ThreadsListOption,
     ThreadsOption,
+    UserDataOption,
     Xnnpack,
     out_option,
 )
@@ -248,19 +252,37 @@ def train(
         ),
     ] = 0,
     out_dir: Annotated[Path, out_option("the run's files")] = Path("runs/latest"),
-    data_path: DataOption = None,
+    user_data: UserDataOption = None,
+    data_weight: Annotated[
+        float, typer.Option(min=0.01, max=0.99, help="Share of each batch drawn from --data.")
+    ] = 0.25,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="MODEL|default",
+            help="Start from this trained Keras model (fine-tune); `default`: the shipped "
+            "default model's own.",
+            show_default=False,
+        ),
+    ] = None,
+    mnist_path: MnistOption = None,
 ) -> None:
-    """Train a model on MNIST; write model.keras, history.json and run.json to --out."""
+    """Train a model on MNIST (and your --data); write model.keras, history.json and run.json to --out."""
     resume_hint = (
         f"interrupted; `edge-digits train --resume --out {out_dir}` continues from the last epoch"
     )
     with _user_errors("train", resume_hint):
+        folders, mnist_path, old_spellings = deprecated.train_data(user_data or [], mnist_path)
+        _warn(old_spellings)
         training = _heavy(lambda: __import__("edge_digits.train.training", fromlist=["x"]), "train")
         config = training.TrainConfig(
             arch=arch.value, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,
-            patience=patience, limit=limit, out=out_dir, data=data_path, augment=augment,
+            patience=patience, limit=limit, out=out_dir, mnist=mnist_path, augment=augment,
             strategy=strategy.value, resume=resume, negatives=negatives,
             picture_digits=picture_digits, clean_epochs=clean_epochs,
+            user_data=tuple(folders), data_weight=data_weight,
+            base=Path(base) if base is not None else None,
         )  # fmt: skip
         result = training.train(
             config,
@@ -366,6 +388,8 @@ def classify(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar (shown on a terminal only).")
     ] = False,
+    save_crops: SaveCropsOption = None,
+    save_below: SaveBelowOption = None,
 ) -> None:
     """Classify images. Exit code 1 if any file could not be read (the rest are still classified).
 
@@ -390,10 +414,11 @@ def classify(
             min_score=min_score,
         )
         classifier = Classifier(options)
+        crops = _crop_options(save_crops, save_below, None)
         bar = FilesProgress(err.console, _write_line if as_json else out.print, show=not quiet)
         results = classify_paths(
             classifier, paths, top_k=top_k, number=number, debug_dir=debug_dir,
-            workers=workers, progress=bar.update if bar.enabled else None,
+            workers=workers, progress=bar.update if bar.enabled else None, save_crops=crops,
         )  # fmt: skip
         try:
             for result in results:
@@ -414,6 +439,18 @@ def classify(
 
 def _write_line(line: str) -> None:
     sys.stdout.write(line + "\n")
+
+
+def _crop_options(folder: Path | None, below: float | None, per_minute: int | None) -> Any:
+    """--save-crops DIR with --save-below and --save-per-minute, or None."""
+    if folder is None:
+        if below is not None:
+            raise UsageError("--save-below needs --save-crops DIR")
+        return None
+    from ..core.crops import CropOptions
+
+    ensure_output_dir(folder)
+    return CropOptions(folder, below=below, per_minute=per_minute)
 
 
 @app.command()
@@ -460,6 +497,11 @@ def camera(
     threads: ThreadsOption = None,
     backend: BackendOption = None,
     max_pixels: MaxPixelsOption = None,
+    save_crops: SaveCropsOption = None,
+    save_below: SaveBelowOption = None,
+    save_per_minute: Annotated[
+        int, typer.Option(min=1, help="With --save-crops: keep at most this many a minute.")
+    ] = 30,
 ) -> None:
     """Read digits from a camera, video or folder; print each steady reading as a JSON line.
 
@@ -474,7 +516,7 @@ def camera(
     with _user_errors("camera"):
         reading = CameraOptions(
             roi=parse_roi(roi) if roi else None, number=number, stable_frames=stable,
-            min_score=min_score,
+            min_score=min_score, trace=save_crops is not None,
         )  # fmt: skip
         classifier = ClassifierOptions(
             model=model, num_threads=threads, backend=backend.value if backend else None,
@@ -483,6 +525,7 @@ def camera(
         options = LiveOptions(
             source=source, reading=reading, classifier=classifier, width=width, height=height,
             max_fps=max_fps, timeout=timeout, show=show, serve=serve,
+            save_crops=_crop_options(save_crops, save_below, save_per_minute),
         )  # fmt: skip
         run_camera(options, echo=err.print, report=lambda run: err.print(f"camera: {run.line()}"))
 

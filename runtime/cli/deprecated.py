@@ -8,6 +8,7 @@ new spelling; the functions here translate them and return those lines, the comm
     bench --data mnist|FOLDER        --accuracy mnist|FOLDER
     bench --data-path PATH           --data PATH
     bench --out FILE                 --out FOLDER (bench.md in it)
+    train --data MNIST               --mnist MNIST (--data is now a folder of your digits)
 """
 
 from __future__ import annotations
@@ -131,3 +132,29 @@ def bench_markdown(out: Path | None) -> tuple[Path | None, list[str]]:
         f"a folder: appends to {new}",
     )
     return out, [warning]
+
+
+def train_data(
+    folders: Sequence[Path], mnist: Path | None
+) -> tuple[list[Path], Path | None, list[str]]:
+    """train's (--data folders, --mnist) with the old spelling translated, and its warning.
+
+    `train --data` was a local MNIST; it is now a folder of your labelled digits. A value
+    that is a local MNIST (an npz file, a folder of IDX files) keeps the old meaning, with a
+    warning; anything else is a folder of yours."""
+    kept, warnings = [], []
+    for folder in folders:
+        if not _local_mnist(folder):
+            kept.append(folder)
+            continue
+        warnings.append(
+            deprecation(
+                f"edge-digits train --data {_quoted(folder)}",
+                f"edge-digits train --mnist {_quoted(folder)}",
+                "--data is now a folder of your labelled digits",
+            )
+        )
+        if mnist is not None:
+            raise UsageError(f"--mnist given twice (also as the old `--data {folder}`)")
+        mnist = folder
+    return kept, mnist, warnings

@@ -153,6 +153,36 @@ ClassifyMinScoreOption = Annotated[  # classify's; camera's --min-score is its s
     ),
 ]
 NumberOption = Annotated[bool, typer.Option("--number", help=HELP["--number"])]
+SaveCropsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--save-crops",
+        help="Keep what the model saw for each digit in this folder (the 28x28 input, the "
+        "crop of the picture, manifest.jsonl), to label with `edge-digits review`.",
+    ),
+]
+SaveBelowOption = Annotated[
+    float | None,
+    typer.Option(
+        "--save-below",
+        min=0.0,
+        max=1.0,
+        help="With --save-crops: keep only answers scoring below this.",
+    ),
+]
+UserDataOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--data",
+        help="A folder of your labelled digits (labels.csv from `edge-digits review`, or "
+        "sub-folders 0-9 and none), added to MNIST." + REPEAT,
+        show_default=False,
+    ),
+]
+MnistOption = Annotated[
+    Path | None,
+    typer.Option("--mnist", help=HELP["--data"], show_default="the cache, else fetched"),
+]
 
 
 def out_option(what: str, **settings: Any) -> Any:

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import EdgeDigitsWarning, InputError, UsageError
 from ..files.paths import Unmatched, expand_paths
 from .classifier import MAX_BATCH, Classifier, ClassifierOptions, Prediction
+from .crops import CropOptions, CropSaver
 from .preprocess import NoDigit, load_gray, preprocess_gray
 from .record import reading_record
 from .trace import Trace
@@ -97,6 +98,7 @@ def classify_paths(
     debug_dir: Path | None = None,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    save_crops: CropOptions | None = None,
 ) -> Generator[FileResult, None, None]:
     """Yield one FileResult per file found in `arguments`, in order.
 
@@ -114,13 +116,21 @@ def classify_paths(
     exception) ends them.
 
     `progress(done, total)` is called before each result is yielded (`done` counts it).
+
+    `save_crops` keeps each digit's model input and crop (see `crops.py`), in every process.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise UsageError(f"workers must be 1 or more, got {workers!r}")
     items = expand_paths(arguments)
     size = NUMBER_CHUNK if number else MAX_BATCH
     chunks = (
-        _Chunk(list(enumerate(items[start : start + size], start=start)), top_k, number, debug_dir)
+        _Chunk(
+            list(enumerate(items[start : start + size], start=start)),
+            top_k,
+            number,
+            debug_dir,
+            save_crops,
+        )
         for start in range(0, len(items), size)
     )
     processes = min(workers, -(-len(items) // size))  # never more than there are chunks
@@ -163,6 +173,18 @@ class _Chunk:
     top_k: int
     number: bool
     debug_dir: Path | None
+    save_crops: CropOptions | None = None
+
+
+_savers: dict[CropOptions, CropSaver] = {}  # one per folder and process: unique names
+
+
+def _saver(options: CropOptions | None) -> CropSaver | None:
+    if options is None:
+        return None
+    if options not in _savers:
+        _savers[options] = CropSaver(options)
+    return _savers[options]
 
 
 def worker_options(classifier: Classifier) -> ClassifierOptions:
@@ -210,12 +232,26 @@ def _classify(
     instead, to be given again when its results are handed out."""
     if not record:
         return list(
-            _classify_chunk(classifier, chunk.items, chunk.top_k, chunk.number, chunk.debug_dir)
+            _classify_chunk(
+                classifier,
+                chunk.items,
+                chunk.top_k,
+                chunk.number,
+                chunk.debug_dir,
+                _saver(chunk.save_crops),
+            )
         ), []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         results = list(
-            _classify_chunk(classifier, chunk.items, chunk.top_k, chunk.number, chunk.debug_dir)
+            _classify_chunk(
+                classifier,
+                chunk.items,
+                chunk.top_k,
+                chunk.number,
+                chunk.debug_dir,
+                _saver(chunk.save_crops),
+            )
         )
     return results, [(warning.category, str(warning.message)) for warning in caught]
 
@@ -226,19 +262,23 @@ def _classify_chunk(
     top_k: int,
     number: bool,
     debug_dir: Path | None,
+    saver: CropSaver | None = None,
 ) -> Iterator[FileResult]:
     inputs: list[np.ndarray | NoDigit] = []
     waiting: list[int] = []  # positions in `outcomes` that the batched call fills
     outcomes: list[FileResult] = []
     traces: dict[int, tuple[str, Trace]] = {}  # position in `outcomes` -> debug name, trace
+    kept: dict[int, tuple[np.ndarray, Trace]] = {}  # position -> picture, trace (--save-crops)
     for index, item in chunk:
         if isinstance(item, Unmatched):
             outcomes.append(FileResult(path=item.argument, error=item.message))
             continue
-        trace = Trace() if debug_dir is not None else None
+        trace = Trace() if debug_dir is not None or saver is not None else None
         try:
             gray = load_gray(item, classifier.max_pixels)
-            if trace is not None:
+            if trace is not None and saver is not None:
+                kept[len(outcomes)] = (gray, trace)
+            if trace is not None and debug_dir is not None:
                 # File systems limit names to 255 bytes.
                 traces[len(outcomes)] = (f"{index:04d}-{item.stem[:80]}", trace)
             if number:
@@ -255,9 +295,32 @@ def _classify_chunk(
         waiting, classifier.classify_inputs(inputs, top_k), strict=True
     ):
         outcomes[position] = FileResult(path=outcomes[position].path, prediction=prediction)
+    if saver is not None:
+        for position, (gray, trace) in kept.items():
+            _save_crops(saver, outcomes[position], gray, trace)
     if debug_dir is not None:
         from .debug import write_debug
 
         for name, trace in traces.values():
             write_debug(trace, classifier.settings, debug_dir, name)
     yield from outcomes
+
+
+def _save_crops(saver: CropSaver, result: FileResult, gray: np.ndarray, trace: Trace) -> None:
+    """Keep what the model saw for each digit of one file (`--save-crops`)."""
+    if result.number is not None:
+        for digit in result.number.digits:
+            if digit.inputs is not None:
+                saver.save(
+                    digit.inputs, gray, source=result.path, box=digit.box, label=digit.label,
+                    score=digit.score,
+                )  # fmt: skip
+        return
+    prediction = result.prediction
+    if prediction is None or not prediction.scored or not trace.inputs:
+        return  # no digit found: nothing was shown to the model
+    box = trace.boxes[0] if trace.boxes else (0, 0, gray.shape[1], gray.shape[0])
+    saver.save(
+        trace.inputs[0], gray, source=result.path, box=box, label=prediction.label,
+        score=prediction.score,
+    )  # fmt: skip

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.classifier import Classifier, ClassifierOptions
+from ..core.crops import CropOptions
 from ..errors import CameraError, EdgeDigitsWarning, UsageError, one_line
 from .sinks import JsonLines, Window
 from .sources import FRAME_TIMEOUT, open_source
@@ -38,6 +39,7 @@ class LiveOptions:
         max_fps: the most frames read per second; None: as fast as they come.
         timeout: seconds a live source may go without a frame.
         show: a window with the live view; serve: PORT or HOST:PORT for the web page.
+        save_crops: keep what the model saw (`--save-crops`, see live/crops.py).
     """
 
     source: str = "0"
@@ -49,6 +51,7 @@ class LiveOptions:
     timeout: float = FRAME_TIMEOUT
     show: bool = False
     serve: str | None = None
+    save_crops: CropOptions | None = None
 
 
 class Terminated(BaseException):
@@ -87,6 +90,10 @@ def run_camera(
                 server = LiveServer(host, port, number=options.reading.number)
                 sinks.append(server)
                 echo(f"serving the live view on {server.url}")
+            if options.save_crops is not None:
+                from .crops import CropSink
+
+                sinks.append(CropSink(options.save_crops, options.source))
             summary = Summary()
             watch(
                 frames, classifier, options.reading, sinks, summary=summary,

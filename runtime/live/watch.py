@@ -23,7 +23,8 @@ import numpy as np
 
 from ..core.classifier import Classifier
 from ..core.number import NumberReading
-from ..core.trace import Box
+from ..core.preprocess import preprocess_gray
+from ..core.trace import Box, Trace
 from ..errors import UsageError
 from .sources import Frame
 
@@ -43,12 +44,15 @@ class CameraOptions:
         number: read several digits (rows of them) instead of one.
         stable_frames: frames in a row that must agree before a value is reported.
         min_score: frames whose (least sure) digit scores below this do not count.
+        trace: record what preprocessing did for each frame (`FrameResult.trace`), for
+            `--save-crops`.
     """
 
     roi: Box | None = None
     number: bool = False
     stable_frames: int = 3
     min_score: float = 0.8
+    trace: bool = False
 
     def __post_init__(self) -> None:
         if self.stable_frames < 1:
@@ -99,6 +103,7 @@ class FrameResult:
     milliseconds: float  # preprocessing + classification of this frame
     number: NumberReading | None = field(default=None, repr=False)
     reason: str | None = None  # why nothing was read
+    trace: Trace | None = field(default=None, repr=False)  # with CameraOptions.trace
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -116,20 +121,22 @@ def read_frame(classifier: Classifier, frame: Frame, options: CameraOptions) -> 
     box = region(frame.image.shape, options.roi)
     x, y, width, height = box
     gray = to_gray(frame.image[y : y + height, x : x + width])
+    trace = Trace() if options.trace else None
     if options.number:
-        reading = classifier.read_number(gray)
+        reading = classifier.read_number(gray, trace)
         value: Value = reading.text or None  # the digits kept; pieces that are not digits: none
         score = reading.score if reading.read else 0.0
         reason = reading.reason
         number: NumberReading | None = reading
     else:
-        prediction = classifier.classify_array(gray)
+        inputs = preprocess_gray(gray, classifier.settings, trace)
+        prediction = classifier.classify_inputs([inputs])[0]
         value, reason, number = prediction.label, prediction.reason, None
         # "Not a digit" (or below the model's operating point) is nothing, as no ink is: the
         # stabiliser never sees it as a reading, and a steady run of it reports null.
         score = prediction.score if value is not None else 0.0
     milliseconds = (time.perf_counter() - start) * 1000.0
-    return FrameResult(frame, box, value, score, milliseconds, number, reason)
+    return FrameResult(frame, box, value, score, milliseconds, number, reason, trace)
 
 
 def classify_frames(
