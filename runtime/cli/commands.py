@@ -530,6 +530,40 @@ def camera(
         run_camera(options, echo=err.print, report=lambda run: err.print(f"camera: {run.line()}"))
 
 
+@app.command()
+def review(
+    folder: Annotated[
+        Path, typer.Argument(help="The folder of --save-crops DIR.", show_default=False)
+    ],
+    host: Annotated[
+        str, typer.Option(help="Address to serve on (127.0.0.1: this computer only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8765,
+) -> None:
+    """Label kept crops in a local web page; each label is saved to DIR/labels.csv at once.
+
+    Keys: 0-9 a digit, n not a digit, x drop, arrows move; Ctrl-C stops (exit 0).
+    """
+    from ..live.review import Review, serve
+
+    with _user_errors("review"):
+        session = Review(folder, echo=err.print)
+        server = serve(session, host, port)
+    shown_host = f"[{host}]" if ":" in host else host
+    err.print(
+        f"reviewing {len(session.items)} crops ({len(session.labels)} labelled) on "
+        f"http://{shown_host}:{server.server_address[1]}/ ; Ctrl-C stops",
+        markup=False,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    err.print(f"{len(session.labels)} labels in {folder / 'labels.csv'}", markup=False)
+
+
 @app.command(context_settings=OLD_POSITIONAL_MODEL)
 def info(ctx: typer.Context, model: ModelOption = None, as_json: JsonOption = False) -> None:
     """Print a model's inputs, outputs, quantisation and sidecar."""
