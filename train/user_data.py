@@ -92,8 +92,8 @@ def _entries(folder: Path, echo: Echo) -> list[tuple[Path, int]]:
             with open(csv_path, newline="", encoding="utf-8") as file:
                 rows = list(csv.reader(file))
             for number, row in enumerate(rows, start=1):
-                if not row or (number == 1 and [c.strip() for c in row[:2]] == ["file", "label"]):
-                    continue
+                if not row or (number == 1 and len(row) > 1 and row[1].strip() == "label"):
+                    continue  # the header: file,label (or filename,label,... as examples/real)
                 if len(row) < 2:
                     echo(f"warning: {csv_path}:{number}: expected file,label; row left out")
                     continue
