@@ -149,7 +149,8 @@ def test_the_whole_loop(tmp_path, cli, example_digits, tiny_run):
     [extra] = sidecar["provenance"]["user_data"]
     assert extra["images"] == 19 and extra["sha256"] == summary["folders"][0]["sha256"]
     with np.load(run / "calibration.npz") as calibration:
-        assert len(calibration["representative_x"]) == 256 + 11  # MNIST's, then the user's
+        # MNIST's 256, then the 13 crops trained on but the one labelled none (10 classes)
+        assert len(calibration["representative_x"]) == 256 + 12
 
     read = cli("classify", str(tmp_path / "pictures"), "--model", str(run / "model_int8.tflite"),
                "--json")  # fmt: skip

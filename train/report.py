@@ -109,6 +109,35 @@ def _not_a_digit(folder: Path) -> str:
     )
 
 
+def _user_data(user: dict[str, Any]) -> str:
+    """`train --data`: each folder, and accuracy before (the --from model) and after on the
+    held-out images, next to MNIST test."""
+
+    def percent(value: Any) -> str:
+        return "-" if value is None else f"{float(value):.2%}"
+
+    folders = [
+        [
+            html.escape(str(f.get("folder"))),
+            str(f.get("images")),
+            f"{f.get('train')} / {f.get('validation')} / {f.get('held_out')}",
+            html.escape(str(f.get("sha256", ""))[:16]),
+        ]
+        for f in user.get("folders", [])
+    ]
+    held, test = user.get("held_out_accuracy", {}), user.get("test_accuracy", {})
+    scores = [
+        [f"your held-out images ({user.get('held_out', 0)})", percent(held.get("before")),
+         percent(held.get("after"))],
+        ["MNIST test", percent(test.get("before")), percent(test.get("after"))],
+    ]  # fmt: skip
+    return (
+        _table(["folder", "images", "train / validation / held out", "sha256"], folders)
+        + f"<p>Share of each batch: {float(user.get('data_weight', 0)):.0%}.</p>"
+        + _table(["accuracy", "before (--from)", "after"], scores)
+    )
+
+
 def write_report(folder: Path, summary: str = "") -> Path:
     """Write `folder/report.html` from what the run folder holds (run.json, pictures, models)."""
     run: dict[str, Any] = json.loads((folder / "run.json").read_text())
@@ -133,6 +162,8 @@ def write_report(folder: Path, summary: str = "") -> Path:
         "<h2 id='conversion'>Conversion</h2>",
         _conversions(folder),
     ]
+    if run.get("user_data"):
+        parts += ["<h2 id='your-data'>Your data</h2>", _user_data(run["user_data"])]
     if run.get("none_label"):
         parts += ["<h2 id='not-a-digit'>Not a digit</h2>", _not_a_digit(folder)]
     for name, title in PICTURES:

@@ -435,6 +435,13 @@ def train(
         base = load_base(config.base, config.negatives, echo)
         classes = int(base.output_shape[-1])
     users = _user_data(config, classes, echo)
+    if base is not None and classes == 11 and not config.negatives:
+        nones = 0 if users is None else int((users.train[1] == 10).sum())
+        if not nones:
+            echo(
+                "note: nothing trains the not-a-digit class in this run (no --negatives, no "
+                "crops labelled none): its validation figures will be empty"
+            )
     if users is not None:
         val_in = np.concatenate([val_in, _as_input(users.validation[0])])
         y_val = np.concatenate([y_val.astype(np.int64), users.validation[1]])
