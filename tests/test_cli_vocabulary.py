@@ -1,6 +1,7 @@
 """One command-line vocabulary: the same word means the same thing in every command.
 
---model/-m is the model worked on, --data a local MNIST, --out a folder, a list is a repeated
+--model/-m is the model worked on, --data a local MNIST (train: folders of your own digits,
+its MNIST --mnist), --out a folder, a list is a repeated
 option, closed choices are Enums. The old spellings still work for this release, each with
 exactly one `warning:` line naming the new one (README: "Deprecated spellings")."""
 
@@ -89,6 +90,9 @@ def test_a_shared_option_has_the_same_help_in_every_command(option):
     helps = {command: params(command)[option].help or "" for command in SHARED[option]}
     if option == "--model":  # convert's is the Keras model it converts; the rest a .tflite
         assert helps.pop("convert").startswith("The Keras model (.keras)")
+    if option == "--data":  # train's is a folder of your digits (issue 12); its MNIST: --mnist
+        assert helps.pop("train").startswith("A folder of your labelled digits")
+        assert params("train")["--mnist"].help == HELP["--data"]
     if option == "--out":  # always a folder; each command says what it writes there
         assert all(text.startswith(HELP["--out"] + ": ") for text in helps.values()), helps
         return
@@ -218,12 +222,23 @@ def heavy(monkeypatch, tmp_path):
 @pytest.mark.pi
 def test_train_passes_the_choices_as_the_library_names_them(cli, heavy, tmp_path):
     args = ["--arch", "mlp_dropout", "--strategy", "mirrored", "--out", str(tmp_path / "run")]
-    result = cli("train", *args, "--data", str(tmp_path / "mnist.npz"))
+    result = cli("train", *args, "--mnist", str(tmp_path / "mnist.npz"), "--data", "mine")
     assert result.exit_code == 0, result.stderr
     (config,) = heavy
     assert (config.arch, config.strategy) == ("mlp_dropout", "mirrored")
     assert type(config.arch) is str and type(config.strategy) is str
-    assert (config.out, config.data) == (tmp_path / "run", tmp_path / "mnist.npz")
+    assert (config.out, config.mnist) == (tmp_path / "run", tmp_path / "mnist.npz")
+    assert config.user_data == (Path("mine"),)
+
+
+@pytest.mark.pi
+def test_train_data_naming_a_local_mnist_is_the_old_spelling_of_mnist(cli, heavy, tmp_path):
+    (tmp_path / "mnist.npz").write_bytes(b"")
+    old = cli("train", "--data", str(tmp_path / "mnist.npz"), "--out", str(tmp_path / "run"))
+    assert old.exit_code == 0, old.stderr
+    one_deprecation(old.stderr, "edge-digits train --mnist")
+    (config,) = heavy
+    assert config.mnist == tmp_path / "mnist.npz" and config.user_data == ()
 
 
 @pytest.mark.pi

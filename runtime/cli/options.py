@@ -5,6 +5,7 @@ One word, one meaning, in every command:
 
     --model/-m   the model the command works on (a .tflite; convert: the Keras model)
     --data       a local MNIST: mnist.npz or a folder of the four IDX files
+                 (train: a folder of your labelled digits; its MNIST is --mnist)
     --out        an output folder
     --threads    interpreter threads        --backend   the interpreter
     --json       print the results as JSON  --max-pixels, --number
