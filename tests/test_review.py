@@ -149,3 +149,18 @@ def test_labelling_from_the_keyboard_in_chromium(served):
     # Reopening continues where it stopped: the page selects the first crop without a label.
     review = Review(folder)
     assert [item["given"] for item in review.listing()] == ["7", "none", "4", "1"]
+
+
+def test_camera_keeps_at_most_save_per_minute(tmp_path):
+    from edge_digits.runtime.live.run import LiveOptions, run_camera
+
+    video = Path(__file__).resolve().parents[1] / "examples" / "camera_7_2_1.avi"
+    options = LiveOptions(source=str(video), save_crops=CropOptions(tmp_path, per_minute=3))
+    summary = run_camera(options)
+    records, problems = read_manifest(tmp_path)
+    assert summary.frames > 3 and not problems and len(records) == 3
+    for record in records:
+        assert record["source"].startswith(f"{video}#")
+        x, y, width, height = record["box"]
+        assert x >= 0 and y >= 0 and width > 0 and height > 0
+        assert (tmp_path / record["crop"]).is_file()

@@ -16,7 +16,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..core.classifier import Classifier, ClassifierOptions
@@ -90,13 +90,15 @@ def run_camera(
                 server = LiveServer(host, port, number=options.reading.number)
                 sinks.append(server)
                 echo(f"serving the live view on {server.url}")
+            reading = options.reading
             if options.save_crops is not None:
                 from .crops import CropSink
 
                 sinks.append(CropSink(options.save_crops, options.source))
+                reading = replace(reading, trace=True)  # the sink keeps the model inputs
             summary = Summary()
             watch(
-                frames, classifier, options.reading, sinks, summary=summary,
+                frames, classifier, reading, sinks, summary=summary,
                 max_fps=options.max_fps,
                 should_stop=lambda: window is not None and window.stopped,
             )  # fmt: skip
