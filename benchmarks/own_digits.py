@@ -31,7 +31,7 @@ from typing import Any
 from edge_digits.runtime.core.batch import classify_paths
 from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions
 from edge_digits.runtime.core.crops import CropOptions, read_manifest
-from environment import RESULTS, ROOT, header, python_command, write_result
+from environment import RESULTS, ROOT, header, python_command, relative, write_result
 from seven_segment import write_set
 
 EDGE_DIGITS = str(Path(sys.executable).parent / "edge-digits")
@@ -168,7 +168,9 @@ def main() -> None:
             "domain": "photographed seven-segment displays, LCD and LED (benchmarks/seven_segment.py)",
             "labelled_pictures": len(photos),
             "labelled_crops": labelled,
-            "fine_tune_command": " ".join(["edge-digits", *train_command[1:]]),
+            "fine_tune_command": " ".join(["edge-digits", *train_command[1:]]).replace(
+                str(ROOT) + "/", ""
+            ),
             "base_model": "--from default: " + str(record_run["config"]["base"]),
             "test_pictures": test_count,
             "before": before,
@@ -188,7 +190,10 @@ def main() -> None:
             "fine_tune_cpu_seconds": round(cpu_seconds, 1),
             "cores": os.cpu_count(),
             "load_average_after": [round(load, 2) for load in os.getloadavg()],
-            "sidecar_user_data": sidecar["provenance"].get("user_data"),
+            "sidecar_user_data": [
+                {**extra, "folder": relative(Path(extra["folder"]))}
+                for extra in sidecar["provenance"].get("user_data", [])
+            ],
             "targets": {"after": 0.98, "mnist_drop_pp": 0.3, "fine_tune_seconds": 300},
         }
     )
