@@ -164,3 +164,90 @@ def test_camera_keeps_at_most_save_per_minute(tmp_path):
         x, y, width, height = record["box"]
         assert x >= 0 and y >= 0 and width > 0 and height > 0
         assert (tmp_path / record["crop"]).is_file()
+
+
+def _post(url: str, file: str, label: str) -> int:
+    import urllib.request
+
+    body = json.dumps({"file": file, "label": label}).encode()
+    request = urllib.request.Request(url + "label", data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return int(response.status)
+
+
+def test_a_killed_review_loses_no_label_it_acknowledged(tmp_path):
+    """`edge-digits review` killed (SIGKILL) while labels arrive: labels.csv is whole and
+    holds every label the server had answered; reopening continues from there."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.error
+
+    names = [f"{name}.png" for name in _keep(tmp_path, [i / 100 for i in range(60)])]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = Path(sys.executable).parent / "edge-digits"
+    command = [str(script), "review", str(tmp_path), "--port", str(port)]
+    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _post(url, names[0], "5")
+            break
+        except (urllib.error.URLError, ConnectionError):
+            assert time.monotonic() < deadline and server.poll() is None, "review did not start"
+            time.sleep(0.1)
+    acknowledged = {names[0]: "5"}
+    for name in names[1:40]:
+        assert _post(url, name, "7") == 200
+        acknowledged[name] = "7"
+    server.send_signal(signal.SIGKILL)
+    server.wait(10)
+    assert _labels(tmp_path) == acknowledged
+    assert not [path for path in tmp_path.iterdir() if ".tmp" in path.name]
+    again = Review(tmp_path)
+    assert [item["given"] for item in again.listing()] == ["5"] + ["7"] * 39 + [None] * 20
+
+
+def test_labels_are_checked(tmp_path):
+    from edge_digits.runtime.errors import UsageError
+
+    [name] = _keep(tmp_path, [0.5])
+    review = Review(tmp_path)
+    with pytest.raises(UsageError, match="unknown label"):
+        review.give(f"{name}.png", "seven")
+    with pytest.raises(UsageError, match="not a crop"):
+        review.give("../etc/passwd", "1")
+    review.give(f"{name}.png", "1")
+    review.give(f"{name}.png", "")  # taken back
+    assert _labels(tmp_path) == {}
+
+
+@needs_chromium
+def test_a_hundred_crops_from_the_keyboard_alone(tmp_path):
+    _keep(tmp_path, [i / 1000 for i in range(100)])
+    server = serve(Review(tmp_path), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    keys = [str(i % 10) if i % 7 else "n" for i in range(100)]
+    try:
+        browser = Browser.start()
+        assert browser is not None
+        with browser:
+            page = browser.open(f"http://127.0.0.1:{server.server_address[1]}/")
+            page.wait_for("document.body.dataset.ready === '1'")
+            order = page.evaluate("items.map(it => it.file)")
+            for key in keys:
+                page.press(key)
+            deadline = time.monotonic() + 20
+            while len(_labels(tmp_path)) < 100 and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        server.shutdown()
+        server.server_close()
+    expected = {
+        name: ("none" if key == "n" else key) for name, key in zip(order, keys, strict=True)
+    }
+    assert _labels(tmp_path) == expected
