@@ -156,3 +156,22 @@ def test_the_whole_loop(tmp_path, cli, example_digits, tiny_run):
                "--json")  # fmt: skip
     assert read.exit_code == 0 and len(read.records) == 20
     shutil.rmtree(run / "checkpoints")
+
+
+def test_review_of_a_folder_without_crops_is_one_line(cli, tmp_path):
+    result = cli("review", str(tmp_path))
+    assert result.exit_code == 4
+    assert result.errors == [
+        f"error: {tmp_path}: no crops to review (no manifest.jsonl with crops); keep some with "
+        "`edge-digits classify --save-crops DIR` or `camera --save-crops DIR`"
+    ]
+
+
+@pytest.mark.train
+def test_train_on_an_empty_folder_is_one_line(cli, tmp_path):
+    result = cli("train", "--data", str(tmp_path), "--limit", "128", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 4
+    assert result.errors == [
+        f"error: {tmp_path}: no labelled images; expected labels.csv (from `edge-digits review "
+        "DIR`) or sub-folders 0-9 and none"
+    ]
