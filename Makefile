@@ -60,6 +60,11 @@ test: lint typecheck pytest pytest-legacy pi-test
 # Rebuild the embedded default model (runtime/models/edge_int8.tflite) from scratch.
 default-model: install
 	$(BIN)/python -m edge_digits.train.default_model
+	# Its Keras source, kept with train for `edge-digits train --from default` (never in the
+	# runtime package); renamed into place, so an interrupted copy leaves no half file.
+	mkdir -p train/default
+	cp runs/default/model.keras train/default/.model.keras.tmp
+	mv train/default/.model.keras.tmp train/default/model.keras
 
 # The workstation benchmark suite -> benchmarks/results/*.json, benchmarks/RESULTS.md and a
 # plot. Builds the default model's Keras source and the seed models first when missing.
