@@ -71,3 +71,14 @@ def load_base(base: Path, negatives: int, echo: Callable[[str], None]) -> keras.
         )
     echo(f"starting from {path} ({classes} classes)")
     return model
+
+
+REHEARSAL_SHARE = 4  # `--from` an 11-class model: one generated non-digit per 4 MNIST images
+REHEARSAL_RANGE = (500, 6000)
+
+
+def rehearsal(training_images: int) -> int:
+    """How many generated non-digits a fine-tuning run of an 11-class model adds when
+    --negatives is not given (the not-a-digit class fades without them)."""
+    low, high = REHEARSAL_RANGE
+    return max(low, min(high, training_images // REHEARSAL_SHARE))
