@@ -65,6 +65,28 @@ def accuracy(
     }
 
 
+def not_a_digit(models: dict[str, Path]) -> dict[str, Any] | None:
+    """The base run's validation non-digits (runs/default/calibration.npz, from `make
+    default-model`) that each Keras model answers with its not-a-digit class."""
+    calibration = ROOT / "runs" / "default" / "calibration.npz"
+    if not calibration.exists():
+        return None
+    import keras
+    import numpy as np
+
+    with np.load(calibration) as data:
+        negatives = data["validation_x"][data["validation_y"] == 10]
+    inputs = negatives.astype(np.float32)[..., None] / 255.0
+    answered = {}
+    for name, path in models.items():
+        model = keras.models.load_model(path)
+        if int(model.output_shape[-1]) != 11:
+            return None
+        answers = model.predict(inputs, batch_size=1024, verbose=0).argmax(axis=1)
+        answered[name] = float((answers == 10).mean())
+    return {"negatives": len(negatives), "answered_none": answered}
+
+
 def figure(
     pictures: list[tuple[Path, int]],
     before: dict[str, int | None],
@@ -156,6 +178,11 @@ def main() -> None:
     print(f"after (fine-tuned int8): {after['accuracy']:.2%}; fine-tuning took {seconds:.0f} s")
 
     record_run = json.loads((model_dir / "run.json").read_text())
+    base_path = Path(record_run["base_model"]["path"])
+    none_kept = not_a_digit(
+        {"before": base_path if base_path.is_absolute() else ROOT / base_path,
+         "after": model_dir / "model.keras"}
+    )  # fmt: skip
     user = record_run["user_data"]
     sidecar = json.loads(model.with_suffix(".json").read_text())
     test_before, test_after = user["test_accuracy"]["before"], user["test_accuracy"]["after"]
@@ -171,7 +198,7 @@ def main() -> None:
             "fine_tune_command": " ".join(["edge-digits", *train_command[1:]]).replace(
                 str(ROOT) + "/", ""
             ),
-            "base_model": "--from default: " + str(record_run["config"]["base"]),
+            "base_model": {**record_run["base_model"], "path": relative(base_path)},
             "test_pictures": test_count,
             "before": before,
             "after": after,
@@ -186,6 +213,8 @@ def main() -> None:
                 "drop_pp": round((test_before - test_after) * 100, 3),
             },
             "mnist_test_int8_after": sidecar["accuracy"]["tflite"],
+            "negatives_added": record_run["config"]["negatives"],
+            "not_a_digit_validation": none_kept,
             "fine_tune_seconds": round(seconds, 1),
             "fine_tune_cpu_seconds": round(cpu_seconds, 1),
             "cores": os.cpu_count(),

@@ -51,8 +51,8 @@ def resolve_base(base: Path, echo: Callable[[str], None]) -> Path:
     )
 
 
-def load_base(base: Path, negatives: int, echo: Callable[[str], None]) -> keras.Model:
-    """The trained Keras model to start from; one line when it cannot be used."""
+def load_base(base: Path, negatives: int, echo: Callable[[str], None]) -> tuple[keras.Model, Path]:
+    """The trained Keras model to start from, and its file; one line when it cannot be used."""
     path = resolve_base(base, echo)
     try:
         model = keras.models.load_model(path)
@@ -70,7 +70,7 @@ def load_base(base: Path, negatives: int, echo: Callable[[str], None]) -> keras.
             "drop --negatives or start from an 11-class model"
         )
     echo(f"starting from {path} ({classes} classes)")
-    return model
+    return model, path
 
 
 REHEARSAL_SHARE = 4  # `--from` an 11-class model: one generated non-digit per 4 MNIST images

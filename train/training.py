@@ -30,7 +30,12 @@ import numpy as np
 from edge_digits.runtime.core.evaluate import evaluate
 from edge_digits.runtime.core.preprocess import scale_pixels
 from edge_digits.runtime.errors import DataError, UsageError
-from edge_digits.runtime.files.atomic import atomic_path, atomic_write_text, ensure_output_dir
+from edge_digits.runtime.files.atomic import (
+    atomic_path,
+    atomic_write_text,
+    ensure_output_dir,
+    sha256_file,
+)
 from edge_digits.runtime.files.mnist import Mnist, load_mnist
 
 from .architectures import ARCHITECTURES
@@ -419,7 +424,7 @@ def train(
     if config.base is not None and not config.resume:
         from .finetune import load_base, rehearsal
 
-        base = load_base(config.base, config.negatives, echo)
+        base, base_path = load_base(config.base, config.negatives, echo)
         if int(base.output_shape[-1]) == 11 and not config.negatives:
             # Fine-tuned on digits alone, the not-a-digit class fades (measured: 94% of the
             # default run's validation non-digits answered none before, 56% after).
@@ -592,6 +597,8 @@ def train(
         },
         "versions": {"keras": keras.__version__, "python": sys.version.split()[0]},
     }
+    if base is not None:
+        run["base_model"] = {"path": str(base_path), "sha256": sha256_file(base_path)}
     if users is not None:
         run["user_data"] = {
             "folders": [folder.describe() for folder in users.folders],
