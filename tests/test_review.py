@@ -37,6 +37,8 @@ def _keep(folder: Path, scores: list[float], label: int = 3) -> list[str]:
 
 
 def _labels(folder: Path) -> dict[str, str]:
+    if not (folder / "labels.csv").exists():
+        return {}  # no label saved yet
     with open(folder / "labels.csv", newline="") as file:
         rows = list(csv.reader(file))
     assert rows[0] == ["file", "label"]

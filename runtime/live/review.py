@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.crops import read_manifest
-from ..errors import DataError, UsageError
+from ..errors import DataError, UsageError, one_line
 from ..files.atomic import atomic_write_text
 
 LABELS_CSV = "labels.csv"
@@ -162,13 +163,22 @@ def serve(review: Review, host: str, port: int) -> ThreadingHTTPServer:
                 return
             self._send(HTTPStatus.OK, b'{"ok": true}', "application/json")
 
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            # A browser closing a connection mid-answer is not an error; anything else is
+            # one line, never a traceback.
+            error = sys.exc_info()[1]
+            if error is not None and not isinstance(error, ConnectionError):
+                sys.stderr.write(f"warning: review: {one_line(error)}\n")
+
     try:
-        server = ThreadingHTTPServer((host, port), Handler)
+        server = Server((host, port), Handler)
     except OSError as error:
         raise UsageError(
             f"cannot serve on {host}:{port} ({error.strerror or error}); give another --port"
         ) from None
-    server.daemon_threads = True
     return server
 
 
