@@ -177,3 +177,18 @@ def test_train_on_an_empty_folder_is_one_line(cli, tmp_path):
         f"error: {tmp_path}: no labelled images; expected labels.csv (from `edge-digits review "
         "DIR`) or sub-folders 0-9 and none"
     ]
+
+
+def test_from_default_without_the_kept_source_is_one_line(tmp_path, monkeypatch):
+    pytest.importorskip("keras")
+    from edge_digits.runtime.errors import UsageError
+    from edge_digits.train import finetune
+
+    monkeypatch.setattr(finetune, "KEPT_DEFAULT", tmp_path / "kept" / "model.keras")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match=r"--from default: the default model's Keras source is "
+                       r"not kept here .*; build it with `make default-model`"):  # fmt: skip
+        finetune.resolve_base(Path("default"), print)
+    assert finetune.resolve_base(Path("mine.keras"), print) == Path("mine.keras")
+    # An 11-class model fine-tuned without --negatives gets a quarter of the MNIST images.
+    assert [finetune.rehearsal(n) for n in (100, 12000, 54000)] == [500, 3000, 6000]
