@@ -460,6 +460,23 @@ def camera(
     threads: ThreadsOption = None,
     backend: BackendOption = None,
     max_pixels: MaxPixelsOption = None,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            envvar="EDGE_DIGITS_MQTT",
+            help="Publish each reading to an MQTT broker: mqtt://[user:password@]host[:port]/"
+            "topic-prefix, or mqtts:// for TLS (also $EDGE_DIGITS_MQTT; needs the mqtt extra).",
+        ),
+    ] = None,
+    device_id: Annotated[
+        str | None,
+        typer.Option(help="This camera's name in MQTT topics.", show_default="the host name"),
+    ] = None,
+    ha_discovery: Annotated[
+        bool,
+        typer.Option(help="With --mqtt, publish Home Assistant's discovery config."),
+    ] = True,
 ) -> None:
     """Read digits from a camera, video or folder; print each steady reading as a JSON line.
 
@@ -468,10 +485,14 @@ def camera(
     Ends at the end of a video or folder, on Ctrl-C (exit 130) or SIGTERM (exit 0), with a one-line summary on stderr; exit 7 when the source cannot be opened or stops delivering frames.
     """
     from ..core.classifier import ClassifierOptions
+    from ..live.mqtt import parse_mqtt_url
     from ..live.run import LiveOptions, run_camera
     from ..live.watch import CameraOptions, parse_roi
 
     with _user_errors("camera"):
+        if device_id is not None and mqtt is None:
+            raise UsageError("--device-id names the camera in MQTT topics: give --mqtt too")
+        broker = None if not mqtt else parse_mqtt_url(mqtt, device_id=device_id, discovery=ha_discovery)
         reading = CameraOptions(
             roi=parse_roi(roi) if roi else None, number=number, stable_frames=stable,
             min_score=min_score,
@@ -482,7 +503,7 @@ def camera(
         )  # fmt: skip
         options = LiveOptions(
             source=source, reading=reading, classifier=classifier, width=width, height=height,
-            max_fps=max_fps, timeout=timeout, show=show, serve=serve,
+            max_fps=max_fps, timeout=timeout, show=show, serve=serve, mqtt=broker,
         )  # fmt: skip
         run_camera(options, echo=err.print, report=lambda run: err.print(f"camera: {run.line()}"))
 
