@@ -492,7 +492,9 @@ def camera(
     with _user_errors("camera"):
         if device_id is not None and mqtt is None:
             raise UsageError("--device-id names the camera in MQTT topics: give --mqtt too")
-        broker = None if not mqtt else parse_mqtt_url(mqtt, device_id=device_id, discovery=ha_discovery)
+        broker = (
+            None if not mqtt else parse_mqtt_url(mqtt, device_id=device_id, discovery=ha_discovery)
+        )
         reading = CameraOptions(
             roi=parse_roi(roi) if roi else None, number=number, stable_frames=stable,
             min_score=min_score,
@@ -506,6 +508,55 @@ def camera(
             max_fps=max_fps, timeout=timeout, show=show, serve=serve, mqtt=broker,
         )  # fmt: skip
         run_camera(options, echo=err.print, report=lambda run: err.print(f"camera: {run.line()}"))
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0: every network interface).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="EDGE_DIGITS_TOKEN",
+            help="Ask for this bearer token on /classify and /metrics (also $EDGE_DIGITS_TOKEN).",
+            show_default=False,
+        ),
+    ] = None,
+    model: ModelOption = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="Interpreter threads of each worker.")
+    ] = None,
+    backend: BackendOption = None,
+    max_pixels: MaxPixelsOption = None,
+    max_body: Annotated[
+        int, typer.Option(min=1, help="Refuse larger request bodies unread (bytes; 413).")
+    ] = 10 * 1024 * 1024,
+    max_concurrent: Annotated[
+        int, typer.Option(min=1, help="Requests read and classified at once; more get 503.")
+    ] = 8,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a client may take to send a request (408).")
+    ] = 10.0,
+) -> None:
+    """Classify images over HTTP: POST /classify, GET /healthz, GET /metrics (Prometheus).
+
+    POST an image as the body, or several as multipart/form-data files (?number=1, ?top_k=K); the answer is the record `classify --json` prints (a JSON array for several). Ends on Ctrl-C (exit 130) or SIGTERM (exit 0).
+    """
+    from ..core.classifier import ClassifierOptions
+    from ..serve.service import ServeOptions
+    from ..serve.service import serve as run_server
+
+    with _user_errors("serve"):
+        options = ServeOptions(
+            host=host, port=port, token=token, max_body=max_body, max_concurrent=max_concurrent,
+            timeout=timeout, classifier=ClassifierOptions(
+                model=model, num_threads=threads, backend=backend.value if backend else None,
+                max_pixels=max_pixels,
+            ),
+        )  # fmt: skip
+        run_server(options, echo=err.print)
 
 
 @app.command(context_settings=OLD_POSITIONAL_MODEL)

@@ -92,7 +92,9 @@ def run_camera(
                 window = Window()
                 sinks.append(window)
             if options.serve is not None:
-                server = LiveServer(host, port, number=options.reading.number)
+                server = LiveServer(
+                    host, port, number=options.reading.number, classifier=classifier
+                )
                 sinks.append(server)
                 echo(f"serving the live view on {server.url}")
             summary = Summary()
