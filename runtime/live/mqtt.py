@@ -103,6 +103,8 @@ def parse_mqtt_url(
         f"--mqtt {_hide_password(url)}: give mqtt://[user:password@]host[:port]/topic-prefix "
         "(mqtts:// for TLS), e.g. mqtt://localhost/edge-digits"
     )
+    if "#" in url.rpartition("@")[2]:  # a fragment to urlsplit: a wildcard to MQTT
+        raise UsageError("--mqtt: the topic prefix may not hold +, # or empty levels")
     try:
         parts = urlsplit(url.strip())
         port = parts.port
