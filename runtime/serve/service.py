@@ -342,16 +342,24 @@ class Server(ThreadingHTTPServer):
             print(f"edge-digits serve: {type(error).__name__}: {one_line(error)}", file=sys.stderr)
 
 
-def _raw(answer: Answer) -> bytes:
-    head = [f"HTTP/1.1 {answer.status} {HTTPStatus(answer.status).phrase}",
+def _raw(answer: Answer, *, close: bool = True, date: str | None = None) -> bytes:
+    """An answer as the bytes of an HTTP/1.1 response."""
+    head = [f"HTTP/1.1 {answer.status} {HTTPStatus(answer.status).phrase}", "Server: edge-digits",
             f"Content-Type: {answer.kind}", f"Content-Length: {len(answer.body)}",
-            "Connection: close", *(f"{name}: {value}" for name, value in answer.headers)]  # fmt: skip
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + answer.body
+            *(f"{name}: {value}" for name, value in answer.headers)]  # fmt: skip
+    if date is not None:
+        head.append(f"Date: {date}")
+    if close:
+        head.append("Connection: close")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + answer.body
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: Server
     protocol_version = "HTTP/1.1"  # keep-alive: a client sends many requests on one connection
+    # The head and the body are one write (`_send`), and TCP_NODELAY sends it at once: else
+    # Nagle's algorithm and the client's delayed ACK hold each answer about 40 ms.
+    disable_nagle_algorithm = True
     server_version = "edge-digits"
     sys_version = ""
 
@@ -458,15 +466,8 @@ class _Handler(BaseHTTPRequestHandler):
                 answer(_error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error"), "other", "bug")
 
     def _send(self, reply: Answer) -> None:
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.kind)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(reply.body)
+        """The head and the body in one write (see `disable_nagle_algorithm`)."""
+        self.wfile.write(_raw(reply, close=self.close_connection, date=self.date_time_string()))
 
 
 # -- running it ------------------------------------------------------------------------------
