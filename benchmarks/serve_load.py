@@ -286,7 +286,7 @@ def main() -> None:
             "not_200": sum(r["not_200"] for r in runs),
             "rss_mib_growth_max": round(
                 max(r["rss_mib_at_end"] - r["rss_mib_after_warmup"] for r in runs), 1
-            ),  # fmt: skip
+            ),
         }
     print(record["summary"])
     print(write_result(record, args.out))
