@@ -128,7 +128,7 @@ def test_the_discovery_config_is_valid_for_home_assistant(broker, cli):
     assert config["value_template"] == "{{ value_json.label }}"
     assert config == discovery_config(parse_mqtt_url(f"{broker.url}/meters",
                                                      device_id="kitchen.meter"))  # fmt: skip
-    # --number publishes the text, and --no-ha-discovery nothing under homeassistant/.
+    # --number publishes the text..
     assert (
         discovery_config(parse_mqtt_url("mqtt://h/x", device_id="a"), number=True)["value_template"]
         == "{{ value_json.text }}"
@@ -138,7 +138,7 @@ def test_the_discovery_config_is_valid_for_home_assistant(broker, cli):
 @needs_broker
 def test_no_discovery_when_asked_not_to(broker, cli):
     result = cli("camera", "--source", str(VIDEO), "--mqtt", f"{broker.url}/m",
-                 "--device-id", "quiet", "--no-ha-discovery")  # fmt: skip
+                 "--device-id", "quiet", "--ha-discovery", "off")  # fmt: skip
     assert result.exit_code == 0
     assert retained(broker, "homeassistant/sensor/quiet/reading/config", timeout=1.0) is None
     assert retained(broker, "m/quiet/reading") is not None

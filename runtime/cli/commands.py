@@ -50,6 +50,7 @@ from .options import (
     ModelOption,
     ModelsOption,
     NumberOption,
+    OnOff,
     Precision,
     Strategy,
     ThreadsListOption,
@@ -465,8 +466,8 @@ def camera(
         typer.Option(
             metavar="URL",
             envvar="EDGE_DIGITS_MQTT",
-            help="Publish each reading to an MQTT broker: mqtt://[user:password@]host[:port]/"
-            "topic-prefix, or mqtts:// for TLS (also $EDGE_DIGITS_MQTT; needs the mqtt extra).",
+            help="Publish each reading to an MQTT broker: mqtt://\\[user:password@]host\\[:port]"
+            "/prefix, or mqtts:// for TLS (also $EDGE_DIGITS_MQTT; needs the mqtt extra).",
         ),
     ] = None,
     device_id: Annotated[
@@ -474,9 +475,9 @@ def camera(
         typer.Option(help="This camera's name in MQTT topics.", show_default="the host name"),
     ] = None,
     ha_discovery: Annotated[
-        bool,
+        OnOff,
         typer.Option(help="With --mqtt, publish Home Assistant's discovery config."),
-    ] = True,
+    ] = OnOff.on,
 ) -> None:
     """Read digits from a camera, video or folder; print each steady reading as a JSON line.
 
@@ -493,7 +494,9 @@ def camera(
         if device_id is not None and mqtt is None:
             raise UsageError("--device-id names the camera in MQTT topics: give --mqtt too")
         broker = (
-            None if not mqtt else parse_mqtt_url(mqtt, device_id=device_id, discovery=ha_discovery)
+            None
+            if not mqtt
+            else parse_mqtt_url(mqtt, device_id=device_id, discovery=ha_discovery is OnOff.on)
         )
         reading = CameraOptions(
             roi=parse_roi(roi) if roi else None, number=number, stable_frames=stable,
@@ -525,9 +528,7 @@ def serve(
         ),
     ] = None,
     model: ModelOption = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="Interpreter threads of each worker.")
-    ] = None,
+    threads: ThreadsOption = None,
     backend: BackendOption = None,
     max_pixels: MaxPixelsOption = None,
     max_body: Annotated[
