@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -214,7 +216,7 @@ def test_the_queue_keeps_the_latest_readings_and_counts_the_dropped(broker, tmp_
 def test_a_wrong_password_is_one_line_and_the_camera_reads_on(tmp_path, cli):
     broker = Broker(tmp_path, users={"meter": "right"})
     try:
-        result = cli("camera", "--source", str(VIDEO), "--max-fps", "15", "--mqtt",
+        result = cli("camera", "--source", str(VIDEO), "--max-fps", "30", "--mqtt",
                      f"mqtt://meter:wrong@127.0.0.1:{broker.port}/m")  # fmt: skip
     finally:
         broker.stop()
@@ -232,7 +234,7 @@ def test_a_wrong_password_is_one_line_and_the_camera_reads_on(tmp_path, cli):
 def test_no_broker_is_one_line_and_the_camera_reads_on(cli):
     from mosquitto import free_port
 
-    result = cli("camera", "--source", str(VIDEO), "--max-fps", "15",
+    result = cli("camera", "--source", str(VIDEO), "--max-fps", "30",
                  "--mqtt", f"mqtt://127.0.0.1:{free_port()}/m")  # fmt: skip
     assert result.exit_code == 0
     assert len(result.stdout.splitlines()) == len(EXPECTED)
@@ -245,3 +247,28 @@ def test_device_id_without_mqtt_is_a_usage_error(cli):
     result = cli("camera", "--source", str(VIDEO), "--device-id", "pi1")
     assert result.exit_code == 2
     assert "give --mqtt too" in result.stderr
+
+
+@needs_broker
+def test_sigterm_stops_the_camera_cleanly_and_says_offline(broker):
+    """As systemd stops the service: exit 0, the summary, `offline` retained."""
+    watcher = Subscriber(broker, "m/#")
+    camera = subprocess.Popen(
+        [str(Path(sys.executable).with_name("edge-digits")), "camera", "--source", str(VIDEO),
+         "--max-fps", "3", "--mqtt", f"{broker.url}/m", "--device-id", "svc"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert [m.payload for m in watcher.wait("m/svc/status", 1)] == [b"online"]
+        camera.send_signal(signal.SIGTERM)
+        _, err = camera.communicate(timeout=20)
+    finally:
+        if camera.poll() is None:
+            camera.kill()
+            camera.wait()
+    assert camera.returncode == 0, err
+    assert err.splitlines()[-1].startswith("camera: ")
+    assert [m.payload for m in watcher.wait("m/svc/status", 2)] == [b"online", b"offline"]
+    watcher.close()
+    status = retained(broker, "m/svc/status")
+    assert status is not None and status.payload == b"offline"
