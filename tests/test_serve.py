@@ -8,6 +8,7 @@ import http.client
 import io
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -140,6 +141,24 @@ def test_multipart_files_get_their_records_in_order(server, classifier):
     assert [without_path(r) for r in records] == [without_path(r) for r in expected]
 
 
+def test_form_fields_are_not_files(server):
+    boundary = "b0undary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="7.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + EXAMPLES[0].read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    status, _, answer = post(
+        server, "/classify", body, Content_Type=f"multipart/form-data; boundary={boundary}"
+    )
+    assert status == 200
+    assert [(r["path"], r["label"]) for r in json.loads(answer)] == [("7.png", 7)]
+
+
 def test_a_bad_file_among_several_is_its_record_and_the_rest_are_read(server):
     body, kind = multipart([("text.png", b"not an image"), ("seven.png", EXAMPLES[0].read_bytes())])
     status, _, answer = post(server, "/classify", body, Content_Type=kind)
@@ -187,6 +206,17 @@ def test_a_slow_sender_gets_408_and_others_are_served_meanwhile(server):
         answer = slow.recv(1000)
         assert answer.startswith(b"HTTP/1.1 408")
         assert time.monotonic() - start < 3  # the timeout is 1 s
+    with socket.create_connection(("127.0.0.1", port(server)), timeout=5) as trickle:
+        # One byte every 0.2 s: each arrives well within the timeout, the whole does not.
+        trickle.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        start = time.monotonic()
+        for _ in range(15):  # 3 s of trickling at most
+            trickle.sendall(b"x")
+            time.sleep(0.2)
+            if select.select([trickle], [], [], 0)[0]:  # answered
+                break
+        assert trickle.recv(1000).startswith(b"HTTP/1.1 408")
+        assert time.monotonic() - start < 2
     with socket.create_connection(("127.0.0.1", port(server)), timeout=5) as silent:
         time.sleep(1.5)  # not even a request line: closed after the timeout
         assert silent.recv(100) == b""

@@ -12,7 +12,7 @@ over `max_body` bytes is refused unread (413); an image over the pixel limit is 
 undecoded (422, like any image that cannot be read); at most `max_concurrent` requests are
 read and classified at once and at most `max_connections` connections are open (a thread
 each): the next ones get 503 with Retry-After at once; a client gets `timeout` seconds to
-send its request (408). Memory is thus bounded by about max_concurrent x max_body.
+send its whole request, however slowly it trickles in (408, or closed before a request line). Memory is thus bounded by about max_concurrent x max_body.
 
 The server is the standard library's ThreadingHTTPServer (HTTP/1.1, keep-alive), chosen by
 measurement over uvicorn (benchmarks/serve_load.py): see docs/ARCHITECTURE.md, "serve".
@@ -25,7 +25,9 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import hmac
+import io
 import json
+import math
 import queue
 import signal
 import socket
@@ -268,9 +270,12 @@ def _uploads(body: bytes, content_type: str) -> list[Upload]:
     uploads = []
     for index, part in enumerate(message.iter_parts()):
         data = part.get_payload(decode=True)
-        if not isinstance(data, bytes):
-            continue  # a nested multipart: not a file
-        uploads.append(Upload(part.get_filename() or f"part-{index}", data))
+        name = part.get_filename()
+        if not isinstance(data, bytes) or (
+            name is None and part.get_content_type() == "text/plain"
+        ):
+            continue  # a nested multipart, or a form field (`-F key=value`): not a file
+        uploads.append(Upload(name or f"part-{index}", data))
     if not uploads:
         raise ValueError("the multipart body holds no files: send each image as a file part")
     if len(uploads) > MAX_FILES:
@@ -354,6 +359,21 @@ def _raw(answer: Answer, *, close: bool = True, date: str | None = None) -> byte
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + answer.body
 
 
+class _DeadlineReader(socket.SocketIO):
+    """A socket's reading side where every recv waits only until `deadline`: a request (its
+    line, headers and body, and the idle wait before it on a kept-alive connection) must
+    arrive within the timeout in all, however slowly it trickles in."""
+
+    deadline = math.inf
+
+    def readinto(self, buffer: Any) -> int | None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self._sock.settimeout(remaining)  # type: ignore[attr-defined]
+        return super().readinto(buffer)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: Server
     protocol_version = "HTTP/1.1"  # keep-alive: a client sends many requests on one connection
@@ -362,6 +382,17 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server_version = "edge-digits"
     sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # StreamRequestHandler's; this one keeps a deadline
+        self._reader = _DeadlineReader(self.connection, "rb")
+        self.connection._io_refs += 1  # as socket.makefile counts its files
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        self._reader.deadline = time.monotonic() + self.server.service.options.timeout
+        super().handle_one_request()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # requests are counted in /metrics; stderr stays for what goes wrong
@@ -466,7 +497,9 @@ class _Handler(BaseHTTPRequestHandler):
                 answer(_error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error"), "other", "bug")
 
     def _send(self, reply: Answer) -> None:
-        """The head and the body in one write (see `disable_nagle_algorithm`)."""
+        """The head and the body in one write (see `disable_nagle_algorithm`); a client that
+        does not read its answer gets `timeout` seconds."""
+        self.connection.settimeout(self.timeout)
         self.wfile.write(_raw(reply, close=self.close_connection, date=self.date_time_string()))
 
 
