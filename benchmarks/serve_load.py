@@ -10,6 +10,8 @@ The server runs in its own process (`edge-digits serve`, or this script's `--asg
 uvicorn); the client is `--clients` processes, each with `--connections / --clients`
 keep-alive connections sending the same 28x28 PNG (examples/mnist_test_0000_label7.png)
 one request at a time, as fast as answers come. RSS is read from /proc every 0.2 s.
+`--with-photo` adds one more client reading a photo of ten digits as numbers meanwhile: how
+the small requests fare beside a slow one.
 Target (issue 15): at least 1,000 requests/s at p99 under 50 ms on 2 cores, RSS flat over
 10,000 requests. Results: benchmarks/results/serve_load.json.
 """
@@ -32,6 +34,7 @@ import numpy as np
 from environment import RESULTS, ROOT, header, python_command, write_result
 
 IMAGE = ROOT / "examples" / "mnist_test_0000_label7.png"
+PHOTO = ROOT / "examples" / "real" / "sheet.jpg"
 TARGET = {"requests_per_second": 1000, "p99_ms": 50.0}
 
 
@@ -180,8 +183,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def photo_neighbour(port: int, done: threading.Event, out: list[float]) -> None:
+    """One more client, posting a photo of ten digits to be read as numbers
+    (examples/real/sheet.jpg, `?number=1`: tens of ms each) until `done`."""
+    body = PHOTO.read_bytes()
+    request = (
+        f"POST /classify?number=1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/jpeg\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    while not done.is_set():
+        _connection_loop(port, 1, request, out, [])
+
+
 def measure(
-    kind: str, requests: int, clients: int, connections: int, warmup: int
+    kind: str, requests: int, clients: int, connections: int, warmup: int, photo: bool = False
 ) -> dict[str, Any]:
     port = free_port()
     if kind == "stdlib":
@@ -210,6 +225,11 @@ def measure(
             began = time.perf_counter() + 0.5
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
+            photos: list[float] = []
+            if photo:
+                threading.Thread(
+                    target=photo_neighbour, args=(port, done, photos), daemon=True
+                ).start()
             results = pool.starmap(
                 client_process, [(port, per_connection, count, start_at)] * clients
             )
@@ -223,7 +243,12 @@ def measure(
     latencies = np.array([value for result in results for value in result[0]])
     bad = [code for result in results for code in result[1]]
     tenth = [rss for when, rss in samples if when <= elapsed * 0.1]
+    extra = {}
+    if photo:
+        extra = {"photos": len(photos),
+                 "photo_p50_ms": round(float(np.percentile(photos, 50)) * 1000, 1) if photos else None}  # fmt: skip
     return {
+        **extra,
         "server": kind,
         "requests": int(latencies.size),
         "not_200": len(bad),
@@ -248,6 +273,9 @@ def main() -> None:
     parser.add_argument("--servers", default="stdlib,asgi-threaded,asgi-inline",
                         help="stdlib (edge-digits serve), asgi-threaded, asgi-inline (uvicorn)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the servers")
+    parser.add_argument("--with-photo", action="store_true",
+                        help="meanwhile, one more client reads a photo of ten digits as numbers, "
+                        "again and again (results: serve_load_photo.json)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--asgi", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--asgi-mode", default="asgi-threaded", help=argparse.SUPPRESS)
@@ -255,7 +283,8 @@ def main() -> None:
     if args.asgi is not None:
         run_asgi(args.asgi, threaded=args.asgi_mode == "asgi-threaded")
         return
-    record = header("serve_load", python_command("serve_load.py", *sys.argv[1:]))
+    name = "serve_load_photo" if args.with_photo else "serve_load"
+    record = header(name, python_command("serve_load.py", *sys.argv[1:]))
     record["target"] = TARGET
     record["settings"] = {"requests": args.requests, "clients": args.clients,
                           "connections": args.connections, "image": IMAGE.name,
@@ -272,7 +301,8 @@ def main() -> None:
     record["runs"] = []
     for round_ in range(args.rounds):
         for kind in kinds:
-            result = measure(kind, args.requests, args.clients, args.connections, args.warmup)
+            result = measure(kind, args.requests, args.clients, args.connections, args.warmup,
+                             args.with_photo)  # fmt: skip
             record["runs"].append({"round": round_, **result})
             print(result, flush=True)
     record["summary"] = {}

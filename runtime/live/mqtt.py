@@ -150,7 +150,6 @@ def discovery_config(options: MqttOptions, *, number: bool = False) -> dict[str,
     return {
         "name": "Reading",
         "unique_id": f"edge_digits_{options.node_id}_reading",
-        "object_id": f"edge_digits_{options.node_id}",
         "state_topic": options.reading_topic,
         "value_template": f"{{{{ value_json.{field} }}}}",
         "json_attributes_topic": options.reading_topic,
