@@ -95,26 +95,37 @@ def run_asgi(port: int, threaded: bool) -> None:
 def _connection_loop(
     port: int, count: int, request: bytes, out: list[float], bad: list[int]
 ) -> None:
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    reader = sock.makefile("rb")
+    """`count` requests on one keep-alive connection, opened again whenever the server
+    closes it (`Connection: close`, as after a 503). A refused request counts, in `bad`."""
+    sock, reader = None, None
     clock = time.perf_counter
     for _ in range(count):
+        if sock is None:
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            reader = sock.makefile("rb")
+        assert reader is not None
         start = clock()
         sock.sendall(request)
         status = reader.readline()
-        length = 0
+        length, close = 0, False
         while True:
             line = reader.readline()
             if line in (b"\r\n", b""):
                 break
             if line[:15].lower() == b"content-length:":
                 length = int(line[15:])
+            close = close or line.lower().startswith(b"connection: close")
         reader.read(length)
         out.append(clock() - start)
         if status[9:12] != b"200":
             bad.append(int(status[9:12] or 0))
-    sock.close()
+        if close or not status:
+            reader.close()
+            sock.close()
+            sock, reader = None, None
+    if sock is not None:
+        sock.close()
 
 
 def client_process(
