@@ -36,16 +36,16 @@ from edge_digits.runtime.cli.options import (
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 EMBEDDED = ROOT / "runtime" / "models" / "edge_int8.tflite"
-COMMANDS = ["data", "train", "convert", "classify", "info", "bench", "camera"]
+COMMANDS = ["data", "train", "convert", "classify", "info", "bench", "camera", "serve"]
 
 # The vocabulary: each shared option, and the commands that have it.
 SHARED = {
-    "--model": {"convert", "classify", "info", "bench", "camera"},
+    "--model": {"convert", "classify", "info", "bench", "camera", "serve"},
     "--data": {"data", "train", "convert", "bench"},
     "--out": {"train", "convert", "bench"},
-    "--threads": {"classify", "bench", "camera"},
-    "--backend": {"classify", "bench", "camera"},
-    "--max-pixels": {"classify", "camera"},
+    "--threads": {"classify", "bench", "camera", "serve"},
+    "--backend": {"classify", "bench", "camera", "serve"},
+    "--max-pixels": {"classify", "camera", "serve"},
     "--json": {"classify", "info", "bench"},
     "--number": {"classify", "camera"},
 }

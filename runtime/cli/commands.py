@@ -50,6 +50,7 @@ from .options import (
     ModelOption,
     ModelsOption,
     NumberOption,
+    OnOff,
     Precision,
     Strategy,
     ThreadsListOption,
@@ -460,6 +461,23 @@ def camera(
     threads: ThreadsOption = None,
     backend: BackendOption = None,
     max_pixels: MaxPixelsOption = None,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            envvar="EDGE_DIGITS_MQTT",
+            help="Publish each reading to an MQTT broker: mqtt://\\[user:password@]host\\[:port]"
+            "/prefix, or mqtts:// for TLS (also $EDGE_DIGITS_MQTT; needs the mqtt extra).",
+        ),
+    ] = None,
+    device_id: Annotated[
+        str | None,
+        typer.Option(help="This camera's name in MQTT topics.", show_default="the host name"),
+    ] = None,
+    ha_discovery: Annotated[
+        OnOff,
+        typer.Option(help="With --mqtt, publish Home Assistant's discovery config."),
+    ] = OnOff.on,
 ) -> None:
     """Read digits from a camera, video or folder; print each steady reading as a JSON line.
 
@@ -468,10 +486,18 @@ def camera(
     Ends at the end of a video or folder, on Ctrl-C (exit 130) or SIGTERM (exit 0), with a one-line summary on stderr; exit 7 when the source cannot be opened or stops delivering frames.
     """
     from ..core.classifier import ClassifierOptions
+    from ..live.mqtt import parse_mqtt_url
     from ..live.run import LiveOptions, run_camera
     from ..live.watch import CameraOptions, parse_roi
 
     with _user_errors("camera"):
+        if device_id is not None and mqtt is None:
+            raise UsageError("--device-id names the camera in MQTT topics: give --mqtt too")
+        broker = (
+            None
+            if not mqtt
+            else parse_mqtt_url(mqtt, device_id=device_id, discovery=ha_discovery is OnOff.on)
+        )
         reading = CameraOptions(
             roi=parse_roi(roi) if roi else None, number=number, stable_frames=stable,
             min_score=min_score,
@@ -482,9 +508,56 @@ def camera(
         )  # fmt: skip
         options = LiveOptions(
             source=source, reading=reading, classifier=classifier, width=width, height=height,
-            max_fps=max_fps, timeout=timeout, show=show, serve=serve,
+            max_fps=max_fps, timeout=timeout, show=show, serve=serve, mqtt=broker,
         )  # fmt: skip
         run_camera(options, echo=err.print, report=lambda run: err.print(f"camera: {run.line()}"))
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0: every network interface).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="EDGE_DIGITS_TOKEN",
+            help="Ask for this bearer token on /classify and /metrics (also $EDGE_DIGITS_TOKEN).",
+            show_default=False,
+        ),
+    ] = None,
+    model: ModelOption = None,
+    threads: ThreadsOption = None,
+    backend: BackendOption = None,
+    max_pixels: MaxPixelsOption = None,
+    max_body: Annotated[
+        int, typer.Option(min=1, help="Refuse larger request bodies unread (bytes; 413).")
+    ] = 10 * 1024 * 1024,
+    max_concurrent: Annotated[
+        int, typer.Option(min=1, help="Requests read and classified at once; more get 503.")
+    ] = 8,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a client may take to send a request (408).")
+    ] = 10.0,
+) -> None:
+    """Classify images over HTTP: POST /classify, GET /healthz, GET /metrics (Prometheus).
+
+    POST an image as the body, or several as multipart/form-data files (?number=1, ?top_k=K); the answer is the record `classify --json` prints (a JSON array for several). Ends on Ctrl-C (exit 130) or SIGTERM (exit 0).
+    """
+    from ..core.classifier import ClassifierOptions
+    from ..serve.service import ServeOptions
+    from ..serve.service import serve as run_server
+
+    with _user_errors("serve"):
+        options = ServeOptions(
+            host=host, port=port, token=token, max_body=max_body, max_concurrent=max_concurrent,
+            timeout=timeout, classifier=ClassifierOptions(
+                model=model, num_threads=threads, backend=backend.value if backend else None,
+                max_pixels=max_pixels,
+            ),
+        )  # fmt: skip
+        run_server(options, echo=err.print)
 
 
 @app.command(context_settings=OLD_POSITIONAL_MODEL)

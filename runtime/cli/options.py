@@ -69,6 +69,13 @@ class Xnnpack(str, Enum):
     off = "off"
 
 
+class OnOff(str, Enum):
+    """A feature on or off (`camera --ha-discovery`)."""
+
+    on = "on"
+    off = "off"
+
+
 # Limits that live in modules importing numpy (runtime/bench/runner.py, core/classifier.py).
 MAX_BATCH = 256  # the largest batch Classifier.predict gives the interpreter in one call
 MAX_THREADS = 64

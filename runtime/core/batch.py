@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,6 +86,24 @@ class FileResult:
         if top_k == 1:
             return f"{prediction.label} ({prediction.score:.3f})"
         return ", ".join(f"{label} ({score:.3f})" for label, score in prediction.top_k)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An image given as bytes (an HTTP request's body or part) rather than as a file;
+    `name` stands for its path in the results."""
+
+    name: str
+    data: bytes
+
+
+def classify_uploads(
+    classifier: Classifier, uploads: Iterable[Upload], *, top_k: int = 1, number: bool = False
+) -> list[FileResult]:
+    """One FileResult per upload, in order, exactly as `classify_paths` gives for the same
+    images as files (the same batches, records and errors, `path` being each one's name)."""
+    items: list[tuple[int, Path | Unmatched | Upload]] = list(enumerate(uploads))
+    return list(_classify_chunk(classifier, items, top_k, number, None))
 
 
 def classify_paths(
@@ -222,7 +240,7 @@ def _classify(
 
 def _classify_chunk(
     classifier: Classifier,
-    chunk: list[tuple[int, Path | Unmatched]],
+    chunk: Sequence[tuple[int, Path | Unmatched | Upload]],
     top_k: int,
     number: bool,
     debug_dir: Path | None,
@@ -236,21 +254,25 @@ def _classify_chunk(
             outcomes.append(FileResult(path=item.argument, error=item.message))
             continue
         trace = Trace() if debug_dir is not None else None
+        name = item.name if isinstance(item, Upload) else str(item)
         try:
-            gray = load_gray(item, classifier.max_pixels)
-            if trace is not None:
+            if isinstance(item, Upload):
+                gray = load_gray(Path(item.name), classifier.max_pixels, data=item.data)
+            else:
+                gray = load_gray(item, classifier.max_pixels)
+            if trace is not None and isinstance(item, Path):
                 # File systems limit names to 255 bytes.
                 traces[len(outcomes)] = (f"{index:04d}-{item.stem[:80]}", trace)
             if number:
                 reading = classifier.read_number(gray, trace)
-                outcomes.append(FileResult(path=str(item), number=reading))
+                outcomes.append(FileResult(path=name, number=reading))
                 continue
             inputs.append(preprocess_gray(gray, classifier.settings, trace))
         except InputError as error:
-            outcomes.append(FileResult(path=str(item), error=str(error)))
+            outcomes.append(FileResult(path=name, error=str(error)))
             continue
         waiting.append(len(outcomes))
-        outcomes.append(FileResult(path=str(item)))
+        outcomes.append(FileResult(path=name))
     for position, prediction in zip(
         waiting, classifier.classify_inputs(inputs, top_k), strict=True
     ):
