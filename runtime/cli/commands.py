@@ -390,7 +390,9 @@ def classify(
             min_score=min_score,
         )
         classifier = Classifier(options)
-        bar = FilesProgress(err.console, _write_line if as_json else out.print, show=not quiet)
+        bar = FilesProgress(
+            lambda: err.console, _write_line if as_json else out.print, show=not quiet
+        )
         results = classify_paths(
             classifier, paths, top_k=top_k, number=number, debug_dir=debug_dir,
             workers=workers, progress=bar.update if bar.enabled else None,
@@ -619,7 +621,7 @@ def run(args: list[str] | None = None) -> int:
     args, old_spellings = deprecated.split_comma_lists(sys.argv[1:] if args is None else args)
     _warn(old_spellings)
     try:
-        code = app(args=args, prog_name="edge-digits", standalone_mode=False)
+        code = _only_the_command(args)(args=args, prog_name="edge-digits", standalone_mode=False)
     except typer.TyperException as error:  # click's UsageError and friends
         if type(error).__name__ == "NoArgsIsHelpError":
             return 2  # the help has been printed: a command is needed
@@ -645,6 +647,26 @@ def run(args: list[str] | None = None) -> int:
         err.print(f"error: cannot write the output ({error.strerror or error})")
         return OutputError.exit_code
     return code if isinstance(code, int) else 0
+
+
+def _only_the_command(args: list[str]) -> typer.Typer:
+    """`app` with only the command `args` starts with, when it names one: Typer builds the
+    Click parameters of every command it holds before parsing, a good part of a cold
+    `edge-digits classify img.png`. Anything else (`--help`, a typo) gets the whole app."""
+    import copy
+
+    from typer.main import get_command_name
+
+    named = [
+        command
+        for command in app.registered_commands
+        if args and (command.name or get_command_name(command.callback.__name__)) == args[0]
+    ]
+    if len(named) != 1:
+        return app
+    narrowed = copy.copy(app)  # the callback (--version) and settings; a list of its own
+    narrowed.registered_commands = named
+    return narrowed
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import re
 import sys
@@ -240,10 +239,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def sha256_bytes(data: bytes) -> str:
+    import hashlib  # here: a cold `classify` of a model carrying its sidecar never hashes
+
     return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: Path) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
