@@ -120,7 +120,10 @@ def test_model_is_m_in_every_command(command):
 
 
 # Not marked pi: it starts Python processes, which take seconds each under emulation
-@pytest.mark.parametrize("args", [["--help"], ["bench", "--help"], ["info", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--version"], ["bench", "--help"], ["info", "--help"], ["classify", "--help"]],
+)
 def test_help_imports_no_numpy(args):
     script = (
         "import sys; from edge_digits.runtime.cli import run; code = run(sys.argv[1:]); "
