@@ -219,8 +219,23 @@ def train(
     ] = False,
     strategy: Annotated[
         Strategy,
-        typer.Option(help="default: one device; mirrored: every GPU, else every CPU device."),
+        typer.Option(
+            help="default: one device; mirrored: every GPU, else every CPU device; "
+            "multiworker: several processes or machines (--cluster, or TF_CONFIG)."
+        ),
     ] = Strategy.default,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="With --strategy multiworker: every worker's host:port, comma-separated, "
+            "the same on each; the first is the chief, which writes --out.",
+            show_default=False,
+        ),
+    ] = None,
+    task_index: Annotated[
+        int | None,
+        typer.Option(min=0, help="With --cluster: this worker's position in it, from 0."),
+    ] = None,
     resume: Annotated[
         bool, typer.Option(help="Continue an interrupted run in --out from its last epoch.")
     ] = False,
@@ -256,17 +271,22 @@ def train(
     )
     with _user_errors("train", resume_hint):
         training = _heavy(lambda: __import__("edge_digits.train.training", fromlist=["x"]), "train")
+        addresses = () if cluster is None else training.multiworker.parse_cluster(cluster)
         config = training.TrainConfig(
             arch=arch.value, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,
             patience=patience, limit=limit, out=out_dir, data=data_path, augment=augment,
             strategy=strategy.value, resume=resume, negatives=negatives,
             picture_digits=picture_digits, clean_epochs=clean_epochs,
+            cluster=addresses, task_index=task_index,
         )  # fmt: skip
         result = training.train(
             config,
             echo=lambda line: out.print(line),
             verbose=1 if sys.stdout.isatty() else 2,
         )
+    if not result.chief:
+        out.print(f"done: {result.epochs_run} epochs; the chief writes the run folder")
+        return
     out.print(
         f"best epoch {result.best_epoch}/{result.epochs_run}: validation {result.val_accuracy:.2%}, "
         f"test {result.test_accuracy:.2%}; model: {result.model_path}",
@@ -660,7 +680,8 @@ def _only_the_command(args: list[str]) -> typer.Typer:
     named = [
         command
         for command in app.registered_commands
-        if args and (command.name or get_command_name(command.callback.__name__)) == args[0]
+        if args
+        and (command.name or get_command_name(getattr(command.callback, "__name__", ""))) == args[0]
     ]
     if len(named) != 1:
         return app
