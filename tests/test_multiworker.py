@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,59 +42,77 @@ def mnist_file(mnist, tmp_path_factory) -> Path:
     return path
 
 
-def run_workers(args: list[str], tmp: Path, name: str) -> list[str]:
-    """Both workers, each with a TMPDIR of its own; their stdout, after both have ended."""
+def start_workers(args: list[str], tmp: Path, name: str) -> list[tuple[subprocess.Popen, Path]]:
+    """Both workers (1, then the chief), each with a TMPDIR of its own and a log."""
     cluster = ",".join(f"localhost:{port}" for port in free_ports(2))
     workers = []
     for index in (1, 0):
         temporary = tmp / f"{name}-tmp-{index}"
         temporary.mkdir()
         env = {**os.environ, "TMPDIR": str(temporary), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        command = [sys.executable, "-c", "from edge_digits.runtime.cli import main; main()", *args]
-        command += ["--cluster", cluster, "--task-index", str(index)]
-        log = open(tmp / f"{name}-{index}.log", "w+")  # noqa: SIM115 - closed below
-        workers.append(
-            (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), log)
-        )
-    outputs = []
+        command = [sys.executable, "-c", "from edge_digits.runtime.cli import main; main()"]
+        command += [*args, "--cluster", cluster, "--task-index", str(index)]
+        log = tmp / f"{name}-{index}.log"
+        with open(log, "w") as file:
+            process = subprocess.Popen(command, stdout=file, stderr=subprocess.STDOUT, env=env)
+        workers.append((process, log))
+    return workers[::-1]  # the chief first
+
+
+def finish(workers: list[tuple[subprocess.Popen, Path]]) -> list[tuple[int, str]]:
+    """Each worker's exit code and output, once it has ended."""
+    ended = []
     for process, log in workers:
         try:
             process.wait(timeout=900)
         finally:
             process.kill()
-        log.seek(0)
-        text = log.read()
-        log.close()
-        assert process.returncode == 0, text[-3000:]
-        outputs.append(text)
-    return outputs[::-1]  # worker 0 first
+        ended.append((process.returncode, log.read_text()))
+    return ended
 
 
 @pytest.mark.train
-def test_two_workers_train_one_model_and_resume(tmp_path, mnist_file):
+def test_two_workers_train_one_model_and_resume_after_one_stopped(tmp_path, mnist_file):
     out = tmp_path / "run"
-    args = [*TRAIN, "--data", str(mnist_file), "--out", str(out)]
-    chief, other = run_workers([*args, "--epochs", "1"], tmp_path, "first")
-    assert "multi-worker training: worker 0 of 2 (the chief)" in chief
-    assert "best epoch 1/1" in chief
-    assert "multi-worker training: worker 1 of 2" in other
-    assert "done: 1 epochs; the chief writes the run folder" in other
+    args = [*TRAIN, "--epochs", "3", "--data", str(mnist_file), "--out", str(out)]
+    state_file = out / "checkpoints" / "state.json"
+
+    # 1. Worker 1 is killed once the first epoch is checkpointed: the chief stops with one line.
+    workers = start_workers(args, tmp_path, "first")
+    (chief, _), (other, _) = workers
+    deadline = time.monotonic() + 600
+    while not state_file.exists() and chief.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    other.kill()
+    (code, text), _ = finish(workers)
+    assert "multi-worker training: worker 0 of 2 (the chief)" in text
+    assert code == 1 and "Traceback" not in text, text[-3000:]
+    assert text.rstrip().splitlines()[-1] == (
+        "error: multi-worker training: worker 1 stopped; start every worker again with "
+        f"--resume --out {out}"
+    )
+    state = json.loads(state_file.read_text())
+    assert 1 <= state["epoch"] < 3
+
+    # 2. Both started again with --resume: they go on from the last checkpoint.
+    (code, chief_text), (other_code, other_text) = finish(
+        start_workers([*args, "--resume"], tmp_path, "again")
+    )
+    assert (code, other_code) == (0, 0), chief_text[-3000:] + other_text[-3000:]
+    resumed = f"resuming after epoch {state['epoch']} of 3"
+    assert resumed in chief_text and resumed in other_text
+    assert "multi-worker training: worker 1 of 2" in other_text
+    assert "done: 3 epochs; the chief writes the run folder" in other_text
+    assert "best epoch" in chief_text
     # The other worker's files went to its own temporary folder, removed at the end.
-    assert list((tmp_path / "first-tmp-1").iterdir()) == []
-    state = json.loads((out / "checkpoints" / "state.json").read_text())
-    assert state["epoch"] == 1
-    first_loss = state["history"]["loss"]
+    assert list((tmp_path / "again-tmp-1").iterdir()) == []
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 3
+    assert history["loss"][: state["epoch"]] == state["history"]["loss"]  # kept, not redone
+    assert json.loads(state_file.read_text())["epoch"] == 3
     record = json.loads((out / "run.json").read_text())
     assert record["config"]["strategy"] == "multiworker"
     assert record["result"]["test_accuracy"] > 0.2  # it learnt: 10% is chance
-
-    chief, other = run_workers([*args, "--epochs", "2", "--resume"], tmp_path, "again")
-    assert "resuming after epoch 1 of 2" in chief and "resuming after epoch 1 of 2" in other
-    assert "best epoch" in chief and "done: 2 epochs" in other
-    history = json.loads((out / "history.json").read_text())
-    assert len(history["loss"]) == 2 and history["loss"][:1] == first_loss  # kept, not redone
-    assert json.loads((out / "checkpoints" / "state.json").read_text())["epoch"] == 2
-    assert list((tmp_path / "again-tmp-1").iterdir()) == []
 
 
 # -- the options, checked before TensorFlow starts --------------------------------------------

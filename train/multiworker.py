@@ -24,12 +24,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from edge_digits.runtime.errors import UsageError
+from edge_digits.runtime.errors import EdgeDigitsError, UsageError, one_line
 
 TF_CONFIG = "TF_CONFIG"
 
@@ -134,6 +135,36 @@ def shard_by_element(data: Any) -> Any:
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return data.with_options(options)
+
+
+@contextlib.contextmanager
+def stopped_workers(out: os.PathLike[str] | str) -> Iterator[None]:
+    """A worker that stops (killed, Ctrl-C, its machine restarted) fails the others' next
+    collective op within seconds: one line (exit 1) naming it and how to go on, for the
+    traceback TensorFlow would give."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (
+        tf.errors.UnavailableError,
+        tf.errors.AbortedError,
+        tf.errors.CancelledError,
+        tf.errors.DeadlineExceededError,
+    ) as error:
+        # "The following tasks are unhealthy (stopped sending heartbeats):
+        # /job:worker/replica:0/task:1 ... The tasks have crashed."
+        text = str(error)
+        start = text.find("unhealthy")
+        listed = text[start : text.find("The tasks", start)] if start >= 0 else ""
+        tasks = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", listed)))
+        if tasks:
+            who = " and ".join(f"{kind} {index}" for kind, index in tasks) + " stopped"
+        else:
+            who = f"another worker stopped ({one_line(error, 100)})"
+        raise EdgeDigitsError(
+            f"multi-worker training: {who}; start every worker again with --resume --out {out}"
+        ) from None
 
 
 @contextlib.contextmanager

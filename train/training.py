@@ -425,11 +425,10 @@ def _train(
         )
     phases.append((config.epochs, plain))
     stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience)
-    with (
-        multiworker.keras_fixes(model, cluster.strategy)
-        if cluster is not None
-        else contextlib.nullcontext()
-    ):
+    with contextlib.ExitStack() as multi_worker:
+        if cluster is not None:
+            multi_worker.enter_context(multiworker.stopped_workers(config.out))
+            multi_worker.enter_context(multiworker.keras_fixes(model, cluster.strategy))
         for end, inputs in phases:
             start = max(initial_epoch, phases[0][0] if inputs is plain and len(phases) > 1 else 0)
             if end <= start or stopping.stopped_epoch:
