@@ -205,7 +205,12 @@ def heavy(monkeypatch, tmp_path):
     def train(config, **options):
         calls.append(config)
         return SimpleNamespace(
-            best_epoch=1, epochs_run=1, val_accuracy=0.9, test_accuracy=0.9, model_path="m"
+            best_epoch=1,
+            epochs_run=1,
+            val_accuracy=0.9,
+            test_accuracy=0.9,
+            model_path="m",
+            chief=True,
         )
 
     module = SimpleNamespace(
