@@ -19,6 +19,7 @@ SCRIPT = (
     "print(code, *sorted(sys.modules), file=sys.stderr)"
 )
 NOT_NEEDED = ("rich", "importlib.metadata", "numpy.typing", "_hashlib", "PIL.ImageOps")
+NOT_NEEDED += ("edge_digits.runtime.core.trace",)  # --debug-dir only
 
 
 @pytest.mark.pi
