@@ -120,7 +120,10 @@ def test_model_is_m_in_every_command(command):
 
 
 # Not marked pi: it starts Python processes, which take seconds each under emulation
-@pytest.mark.parametrize("args", [["--help"], ["bench", "--help"], ["info", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--version"], ["bench", "--help"], ["info", "--help"], ["classify", "--help"]],
+)
 def test_help_imports_no_numpy(args):
     script = (
         "import sys; from edge_digits.runtime.cli import run; code = run(sys.argv[1:]); "
@@ -202,7 +205,12 @@ def heavy(monkeypatch, tmp_path):
     def train(config, **options):
         calls.append(config)
         return SimpleNamespace(
-            best_epoch=1, epochs_run=1, val_accuracy=0.9, test_accuracy=0.9, model_path="m"
+            best_epoch=1,
+            epochs_run=1,
+            val_accuracy=0.9,
+            test_accuracy=0.9,
+            model_path="m",
+            chief=True,
         )
 
     module = SimpleNamespace(

@@ -220,8 +220,23 @@ def train(
     ] = False,
     strategy: Annotated[
         Strategy,
-        typer.Option(help="default: one device; mirrored: every GPU, else every CPU device."),
+        typer.Option(
+            help="default: one device; mirrored: every GPU, else every CPU device; "
+            "multiworker: several processes or machines (--cluster, or TF_CONFIG)."
+        ),
     ] = Strategy.default,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="With --strategy multiworker: every worker's host:port, comma-separated, "
+            "the same on each; the first is the chief, which writes --out.",
+            show_default=False,
+        ),
+    ] = None,
+    task_index: Annotated[
+        int | None,
+        typer.Option(min=0, help="With --cluster: this worker's position in it, from 0."),
+    ] = None,
     resume: Annotated[
         bool, typer.Option(help="Continue an interrupted run in --out from its last epoch.")
     ] = False,
@@ -257,17 +272,22 @@ def train(
     )
     with _user_errors("train", resume_hint):
         training = _heavy(lambda: __import__("edge_digits.train.training", fromlist=["x"]), "train")
+        addresses = () if cluster is None else training.multiworker.parse_cluster(cluster)
         config = training.TrainConfig(
             arch=arch.value, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,
             patience=patience, limit=limit, out=out_dir, data=data_path, augment=augment,
             strategy=strategy.value, resume=resume, negatives=negatives,
             picture_digits=picture_digits, clean_epochs=clean_epochs,
+            cluster=addresses, task_index=task_index,
         )  # fmt: skip
         result = training.train(
             config,
             echo=lambda line: out.print(line),
             verbose=1 if sys.stdout.isatty() else 2,
         )
+    if not result.chief:
+        out.print(f"done: {result.epochs_run} epochs; the chief writes the run folder")
+        return
     out.print(
         f"best epoch {result.best_epoch}/{result.epochs_run}: validation {result.val_accuracy:.2%}, "
         f"test {result.test_accuracy:.2%}; model: {result.model_path}",
@@ -391,7 +411,9 @@ def classify(
             min_score=min_score,
         )
         classifier = Classifier(options)
-        bar = FilesProgress(err.console, _write_line if as_json else out.print, show=not quiet)
+        bar = FilesProgress(
+            lambda: err.console, _write_line if as_json else out.print, show=not quiet
+        )
         results = classify_paths(
             classifier, paths, top_k=top_k, number=number, debug_dir=debug_dir,
             workers=workers, progress=bar.update if bar.enabled else None,
@@ -692,7 +714,7 @@ def run(args: list[str] | None = None) -> int:
     args, old_spellings = deprecated.split_comma_lists(sys.argv[1:] if args is None else args)
     _warn(old_spellings)
     try:
-        code = app(args=args, prog_name="edge-digits", standalone_mode=False)
+        code = _only_the_command(args)(args=args, prog_name="edge-digits", standalone_mode=False)
     except typer.TyperException as error:  # click's UsageError and friends
         if type(error).__name__ == "NoArgsIsHelpError":
             return 2  # the help has been printed: a command is needed
@@ -718,6 +740,27 @@ def run(args: list[str] | None = None) -> int:
         err.print(f"error: cannot write the output ({error.strerror or error})")
         return OutputError.exit_code
     return code if isinstance(code, int) else 0
+
+
+def _only_the_command(args: list[str]) -> typer.Typer:
+    """`app` with only the command `args` starts with, when it names one: Typer builds the
+    Click parameters of every command it holds before parsing, a good part of a cold
+    `edge-digits classify img.png`. Anything else (`--help`, a typo) gets the whole app."""
+    import copy
+
+    from typer.main import get_command_name
+
+    named = [
+        command
+        for command in app.registered_commands
+        if args
+        and (command.name or get_command_name(getattr(command.callback, "__name__", ""))) == args[0]
+    ]
+    if len(named) != 1:
+        return app
+    narrowed = copy.copy(app)  # the callback (--version) and settings; a list of its own
+    narrowed.registered_commands = named
+    return narrowed
 
 
 def main() -> None:

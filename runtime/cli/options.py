@@ -45,6 +45,7 @@ class Strategy(str, Enum):
 
     default = "default"
     mirrored = "mirrored"
+    multiworker = "multiworker"
 
 
 class Precision(str, Enum):

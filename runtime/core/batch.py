@@ -17,10 +17,10 @@ from ..files.paths import Unmatched, expand_paths
 from .classifier import MAX_BATCH, Classifier, ClassifierOptions, Prediction
 from .preprocess import NoDigit, load_gray, preprocess_gray
 from .record import reading_record
-from .trace import Trace
 
 if TYPE_CHECKING:
     from .number import NumberReading
+    from .trace import Trace
 
 
 @dataclass(frozen=True)
@@ -249,6 +249,8 @@ def _classify_chunk(
     waiting: list[int] = []  # positions in `outcomes` that the batched call fills
     outcomes: list[FileResult] = []
     traces: dict[int, tuple[str, Trace]] = {}  # position in `outcomes` -> debug name, trace
+    if debug_dir is not None:
+        from .trace import Trace  # here: only --debug-dir records what preprocessing did
     for index, item in chunk:
         if isinstance(item, Unmatched):
             outcomes.append(FileResult(path=item.argument, error=item.message))

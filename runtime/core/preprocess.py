@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from ..errors import EdgeDigitsWarning, InputError, UsageError, one_line
 from .sidecar import PreprocessSettings
@@ -102,6 +102,8 @@ def load_gray(
                     raise _too_many_pixels(path, image.width * image.height, limit)
                 image.seek(0)  # the first frame of an animation
                 if not _plain_gray_png(image):  # most digit files: nothing to turn
+                    from PIL import ImageOps  # here: ~5 ms of imports plain digits never need
+
                     ImageOps.exif_transpose(image, in_place=True)
                 gray = pil_to_gray(image)
     except InputError:
