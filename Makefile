@@ -14,7 +14,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[train,dev,bench,mqtt]'
 	touch $@
 
 install-legacy: $(VENV_LEGACY)/.installed
@@ -24,7 +24,7 @@ $(VENV_LEGACY)/.installed: pyproject.toml
 	# The legacy backend as on older Raspberry Pi images; the project itself without
 	# ai-edge-litert (--no-deps), its other runtime dependencies named here.
 	$(BIN_LEGACY)/python -m pip install --quiet 'tflite-runtime==2.14.0' 'numpy<2' pillow \
-		opencv-python-headless 'typer<0.29' rich pytest hypothesis
+		opencv-python-headless 'typer<0.29' rich prometheus-client 'paho-mqtt>=2,<3' pytest hypothesis
 	$(BIN_LEGACY)/python -m pip install --quiet --no-deps -e .
 	touch $@
 

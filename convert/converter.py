@@ -162,27 +162,34 @@ def _run_data(model_path: Path, classes: int, echo: Echo) -> RunData:
     return run
 
 
+REFUSAL_TARGET = 0.95  # the share of non-digits a model with a "none" class must refuse
+
+
 def _operating_point(probabilities: np.ndarray, labels: np.ndarray, none: int) -> dict[str, float]:
-    """The `min_score` that best separates digits from what is not a digit on the validation
-    inputs: the threshold on the top digit's probability maximising (digits accepted and
-    right) + (non-digits refused), the lowest such; 0 when there are no non-digits to judge."""
+    """The `min_score` (a threshold on the top digit's probability) chosen on the validation
+    inputs: the lowest that refuses at least REFUSAL_TARGET of the non-digits, so that as
+    many digits as possible are kept once that is met; where no threshold reaches it, the
+    one maximising (digits accepted and right) + (non-digits refused). 0 when there are no
+    non-digits to judge."""
     digits, negatives = labels != none, labels == none
     if not negatives.any() or not digits.any():
         return {"min_score": 0.0}
     predicted = probabilities.argmax(axis=1)
     top_digit = probabilities[:, :none].max(axis=1)
-    best: dict[str, float] = {}
+    points = []
     for threshold in np.round(np.arange(0.0, 0.96, 0.01), 2):
         accepted = (predicted != none) & (top_digit >= threshold)
-        right = float((accepted & (predicted == labels))[digits].mean())
-        refused = float((~accepted)[negatives].mean())
-        if not best or right + refused > best["digits_right"] + best["non_digits_refused"] + 1e-9:
-            best = {
+        points.append(
+            {
                 "min_score": float(threshold),
-                "digits_right": right,
-                "non_digits_refused": refused,
+                "digits_right": float((accepted & (predicted == labels))[digits].mean()),
+                "non_digits_refused": float((~accepted)[negatives].mean()),
             }
-    return best
+        )
+    meeting = [point for point in points if point["non_digits_refused"] >= REFUSAL_TARGET]
+    if meeting:
+        return meeting[0]
+    return max(points, key=lambda point: point["digits_right"] + point["non_digits_refused"])
 
 
 def _calibrate(

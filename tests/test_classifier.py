@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from edge_digits.runtime.errors import (
 )
 from edge_digits.runtime.files.atomic import sha256_file
 from edge_digits.runtime.files.paths import Unmatched, expand_paths
+from fixture_models import copy_ten_class_model
 from PIL import Image
 
 
@@ -31,11 +31,9 @@ def classifier() -> Classifier:
 
 @pytest.fixture()
 def model_copy(tmp_path: Path) -> Path:
-    """The default model and its sidecar, copied where a test may damage them."""
-    target = tmp_path / "copy.tflite"
-    shutil.copyfile(default_model_path(), target)
-    shutil.copyfile(default_model_path().with_suffix(".json"), target.with_suffix(".json"))
-    return target
+    """A ten-class model and its sidecar beside it (none inside), copied where a test may
+    damage them."""
+    return copy_ten_class_model(tmp_path)
 
 
 @pytest.mark.pi
@@ -94,7 +92,7 @@ def test_top_k_is_ranked(classifier, example_pngs):
 
 @pytest.mark.pi
 def test_predict_checks_shapes_and_handles_empty_batches(classifier):
-    assert classifier.predict(np.zeros((0, 28, 28), np.float32)).shape == (0, 10)
+    assert classifier.predict(np.zeros((0, 28, 28), np.float32)).shape == (0, classifier.classes)
     with pytest.raises(UsageError, match=r"expected images of shape \(N, 28, 28\[, 1\]\)"):
         classifier.predict(np.zeros((2, 32, 32), np.float32))
 

@@ -37,16 +37,16 @@ from edge_digits.runtime.cli.options import (
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 EMBEDDED = ROOT / "runtime" / "models" / "edge_int8.tflite"
-COMMANDS = ["data", "train", "convert", "classify", "info", "bench", "camera"]
+COMMANDS = ["data", "train", "convert", "classify", "info", "bench", "camera", "serve"]
 
 # The vocabulary: each shared option, and the commands that have it.
 SHARED = {
-    "--model": {"convert", "classify", "info", "bench", "camera"},
+    "--model": {"convert", "classify", "info", "bench", "camera", "serve"},
     "--data": {"data", "train", "convert", "bench"},
     "--out": {"train", "convert", "bench"},
-    "--threads": {"classify", "bench", "camera"},
-    "--backend": {"classify", "bench", "camera"},
-    "--max-pixels": {"classify", "camera"},
+    "--threads": {"classify", "bench", "camera", "serve"},
+    "--backend": {"classify", "bench", "camera", "serve"},
+    "--max-pixels": {"classify", "camera", "serve"},
     "--json": {"classify", "info", "bench"},
     "--number": {"classify", "camera"},
 }
@@ -124,7 +124,10 @@ def test_model_is_m_in_every_command(command):
 
 
 # Not marked pi: it starts Python processes, which take seconds each under emulation
-@pytest.mark.parametrize("args", [["--help"], ["bench", "--help"], ["info", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--version"], ["bench", "--help"], ["info", "--help"], ["classify", "--help"]],
+)
 def test_help_imports_no_numpy(args):
     script = (
         "import sys; from edge_digits.runtime.cli import run; code = run(sys.argv[1:]); "
@@ -206,7 +209,12 @@ def heavy(monkeypatch, tmp_path):
     def train(config, **options):
         calls.append(config)
         return SimpleNamespace(
-            best_epoch=1, epochs_run=1, val_accuracy=0.9, test_accuracy=0.9, model_path="m"
+            best_epoch=1,
+            epochs_run=1,
+            val_accuracy=0.9,
+            test_accuracy=0.9,
+            model_path="m",
+            chief=True,
         )
 
     module = SimpleNamespace(

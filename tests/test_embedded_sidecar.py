@@ -19,6 +19,7 @@ from edge_digits.runtime.core.classifier import default_model_path
 from edge_digits.runtime.core.flatbuffer import SIDECAR_METADATA, check_tflite, embedded_metadata
 from edge_digits.runtime.core.interpreter import make_interpreter
 from edge_digits.runtime.errors import ModelError
+from fixture_models import TEN_CLASS_MODEL
 from tflite_builder import FLOAT32, FULLY_CONNECTED, FULLY_CONNECTED_OPTIONS, Table, serialize
 
 SIDECAR_JSON = default_model_path().with_suffix(".json").read_bytes()
@@ -134,10 +135,10 @@ def test_the_entry_is_read_by_name():
 
 def test_a_model_without_the_entry_has_none():
     assert embedded_metadata(tiny_model(), SIDECAR_METADATA) is None  # no metadata at all
-    # The default model, from TensorFlow's converter, has metadata entries but not this one.
-    default = default_model_path().read_bytes()
-    assert embedded_metadata(default, SIDECAR_METADATA) is None
-    assert embedded_metadata(default, "min_runtime_version") is not None
+    # A model converted before the sidecar went inside has TensorFlow's metadata entries only.
+    older = TEN_CLASS_MODEL.read_bytes()
+    assert embedded_metadata(older, SIDECAR_METADATA) is None
+    assert embedded_metadata(older, "min_runtime_version") is not None
 
 
 def test_the_first_entry_of_a_name_counts_and_an_empty_one_is_empty():

@@ -24,6 +24,7 @@ import pytest
 from edge_digits.runtime.core import flatbuffer, preprocess
 from edge_digits.runtime.core.classifier import Classifier, default_model_path
 from edge_digits.runtime.core.preprocess import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
+from fixture_models import copy_ten_class_model
 from PIL import Image
 from tflite_builder import dense_model
 
@@ -416,11 +417,8 @@ def test_a_wrong_pixel_limit_is_a_usage_error(invoke, monkeypatch, good, setting
 
 
 def _copy_of_default(folder: Path, with_sidecar: bool = True) -> Path:
-    model = folder / "copy.tflite"
-    shutil.copyfile(default_model_path(), model)
-    if with_sidecar:
-        shutil.copyfile(default_model_path().with_suffix(".json"), model.with_suffix(".json"))
-    return model
+    """A ten-class model without the sidecar inside (0.2.0's default; see fixture_models)."""
+    return copy_ten_class_model(folder, sidecar=with_sidecar)
 
 
 def _model_file(content: bytes) -> Callable[[Path], Path]:
@@ -639,7 +637,8 @@ def test_a_folder_of_10000_mixed_files(invoke, mnist, tmp_path):
     assert all(line.startswith(f"error: {folder}") for line in result.stderr.splitlines())
     read = {line["path"]: line["label"] for line in lines if "error" not in line}
     indices = [expected[path] for path in sorted(read)]
-    scores = Classifier().predict(mnist.x_test[indices].astype(np.float32) / 255)
-    assert [read[path] for path in sorted(read)] == list(np.argmax(scores, axis=1))
+    arrays = list(mnist.x_test[indices].astype(np.float32) / 255)
+    answers = Classifier().classify_inputs(arrays)  # the model's rule, on the arrays themselves
+    assert [read[path] for path in sorted(read)] == [answer.label for answer in answers]
     correct = sum(read[path] == mnist.y_test[expected[path]] for path in read)
     assert correct >= 0.99 * 9_880

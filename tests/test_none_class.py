@@ -48,6 +48,7 @@ from edge_digits.runtime.live.watch import (
     to_gray,
     watch,
 )
+from fixture_models import copy_ten_class_model
 from PIL import Image
 from tflite_builder import dense_model
 
@@ -482,7 +483,7 @@ def test_classify_json_not_a_digit_and_a_digit(cli, bias_models):
     ]  # fmt: skip
 
 
-def test_min_score_option_and_environment_variable(cli, monkeypatch, bias_models):
+def test_min_score_option_and_environment_variable(cli, monkeypatch, bias_models, tmp_path):
     image = str(ROOT / "examples" / "mnist_test_0000_label7.png")
     q = softmax32(DIGIT_WINS)[0]  # p(7) = 0.479
     below = {
@@ -497,10 +498,11 @@ def test_min_score_option_and_environment_variable(cli, monkeypatch, bias_models
         cli("classify", "--json", "--min-score", "0.4", "-m", model, image).records[0]["label"] == 7
     )
     monkeypatch.delenv("EDGE_DIGITS_MIN_SCORE")
-    # The embedded 10-class model: as before, unless asked for more than it gives.
-    default = cli("classify", "--json", image).records[0]
+    # A 10-class model: as before, unless asked for more than it gives.
+    ten = str(copy_ten_class_model(tmp_path))
+    default = cli("classify", "--json", "-m", ten, image).records[0]
     assert set(default) == {"path", "label", "score", "top_k"} and default["label"] == 7
-    strict = cli("classify", "--json", "--min-score", "1", image).records[0]
+    strict = cli("classify", "--json", "--min-score", "1", "-m", ten, image).records[0]
     assert strict == {**default, "label": None, "reason": "score below 1"}
 
 
@@ -537,8 +539,8 @@ def test_info_shows_the_classes_and_how_scores_are_made(cli, tmp_path):
     assert description["sidecar"]["calibration"] == sidecar_for(content)["calibration"]
     table = cli("info", "--model", str(model)).stdout
     assert "none_label" in table and "logits" in table and "min_score" in table
-    default = json.loads(cli("info", "--json").stdout)
-    assert default["classes"] == 10 and "none_label" not in default  # a version 1 sidecar
+    ten = json.loads(cli("info", "--json", "--model", str(copy_ten_class_model(tmp_path))).stdout)
+    assert ten["classes"] == 10 and "none_label" not in ten  # a version 1 sidecar
 
 
 # -- several digits --------------------------------------------------------------------------

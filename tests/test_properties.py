@@ -23,6 +23,7 @@ import pytest
 from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions, default_model_path
 from edge_digits.runtime.core.preprocess import NoDigit, load_gray, preprocess_gray
 from edge_digits.runtime.errors import EdgeDigitsWarning, InputError, ModelError
+from fixture_models import TEN_CLASS_MODEL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -180,7 +181,11 @@ def test_damaged_images_load_or_give_an_input_error(mutation):
 
 # --------------------------------------------------------------------------- models
 
-MODEL_SEEDS = {"default": default_model_path().read_bytes(), "dense": dense_model()}
+MODEL_SEEDS = {
+    "default": default_model_path().read_bytes(),
+    "ten-class": TEN_CLASS_MODEL.read_bytes(),
+    "dense": dense_model(),
+}
 IMAGES = np.random.default_rng(0).random((2, 28, 28), dtype=np.float32)
 
 
@@ -193,9 +198,10 @@ def _check_model(content: bytes) -> None:
             classifier = Classifier(ClassifierOptions(model=path, num_threads=1))
         scores = classifier.predict(IMAGES)
     except ModelError as error:
-        assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
+        inside = f"{path} (the sidecar inside it): "  # a damaged embedded sidecar
+        assert str(error).startswith((f"{path}: ", inside)) and "\n" not in str(error)
         return
-    assert scores.shape == (2, 10) and np.isfinite(scores).all()
+    assert scores.shape == (2, classifier.classes) and np.isfinite(scores).all()
     np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=0.06)
 
 
@@ -224,7 +230,7 @@ JSON = st.recursive(
     ),
     max_leaves=12,
 )
-SIDECAR = json.loads(default_model_path().with_suffix(".json").read_text())
+SIDECAR = json.loads(TEN_CLASS_MODEL.with_suffix(".json").read_text())
 
 
 @st.composite
@@ -248,7 +254,7 @@ def mutated_sidecar(draw) -> dict:
 def test_damaged_sidecars_load_or_give_a_model_error(sidecar):
     model = FOLDER / "sidecar-test.tflite"
     if not model.exists():
-        shutil.copyfile(default_model_path(), model)
+        shutil.copyfile(TEN_CLASS_MODEL, model)  # no sidecar inside: the .json is read
     model.with_suffix(".json").write_text(json.dumps(sidecar))
     try:
         classifier = Classifier(ClassifierOptions(model=model))

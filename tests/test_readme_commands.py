@@ -48,7 +48,7 @@ RUNNABLE = [
 def test_the_readme_shows_the_commands_this_test_reads():
     assert len(COMMANDS) >= 15
     assert {arguments(line)[0] for line in COMMANDS} == {
-        "data", "train", "convert", "classify", "info", "bench", "camera",
+        "data", "train", "convert", "classify", "info", "bench", "camera", "serve", "review",
     }  # fmt: skip
     assert len(RUNNABLE) >= 6
 

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -38,12 +39,13 @@ from edge_digits.runtime.files.atomic import (
 )
 from edge_digits.runtime.files.mnist import Mnist, load_mnist
 
+from . import multiworker
 from .architectures import ARCHITECTURES
 from .plots import write_run_pictures
 from .report import write_report
 
 Echo = Callable[[str], None]
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multiworker")
 STATE = "state.json"  # in the checkpoints folder: what `--resume` continues from
 CALIBRATION = "calibration.npz"  # validation and representative inputs, for `convert`
 REPRESENTATIVE = 1000  # training inputs kept for int8 calibration
@@ -65,8 +67,12 @@ class TrainConfig:
         limit: train on only this many images (after the split), for quick runs and tests.
         mnist: explicit MNIST path (see `load_mnist`); None uses the cache or fetches.
         augment: rotate, shift, zoom, thicken/thin and blur training digits (see augment.py).
-        strategy: "default" (one device) or "mirrored" (tf.distribute.MirroredStrategy over
-            every visible GPU, else every logical CPU device).
+        strategy: "default" (one device), "mirrored" (tf.distribute.MirroredStrategy over
+            every visible GPU, else every logical CPU device) or "multiworker"
+            (tf.distribute.MultiWorkerMirroredStrategy over several processes or machines,
+            each running this with the same options: see multiworker.py).
+        cluster: with "multiworker", every worker's host:port (else TF_CONFIG says).
+        task_index: with `cluster`, this worker's position in it; 0 is the chief.
         resume: continue an interrupted run in `out` from its last completed epoch.
         negatives: add this many generated pictures of what is not a digit (letters,
             scribbles, textures, photographs...: see pictures.py) as an 11th class, "none";
@@ -98,6 +104,8 @@ class TrainConfig:
     negatives: int = 0
     picture_digits: int = 0
     clean_epochs: int = 0
+    cluster: tuple[str, ...] = ()
+    task_index: int | None = None
     user_data: tuple[Path, ...] = ()
     data_weight: float = 0.25
     base: Path | None = None
@@ -123,6 +131,7 @@ class TrainConfig:
             raise UsageError(f"--data-weight must be between 0 and 1, got {self.data_weight}")
         if self.limit is not None and self.limit < self.batch_size:
             raise UsageError(f"--limit must be at least the batch size ({self.batch_size})")
+        multiworker.check_options(self.strategy, self.cluster, self.task_index)
 
 
 @dataclass(frozen=True)
@@ -132,8 +141,9 @@ class TrainResult:
     best_epoch: int  # 1-based
     epochs_run: int
     val_accuracy: float
-    test_accuracy: float
+    test_accuracy: float  # NaN on a multi-worker run's other workers: the chief tests
     parameters: int
+    chief: bool = True  # False: a multi-worker run's other worker, which wrote no run folder
     user_held_out: int = 0  # your images held out (user_data), scored before and after
     user_before: float | None = None  # the --from model's accuracy on them
     user_after: float | None = None
@@ -207,8 +217,10 @@ def _publish_best(folder: Path, name: str) -> None:
             shutil.copyfile(folder / name, tmp)
 
 
-def _distribution(name: str) -> Any:
-    """A context to build and compile the model in: nothing, or a MirroredStrategy's scope."""
+def _distribution(name: str, cluster: multiworker.Cluster | None = None) -> Any:
+    """A context to build and compile the model in: nothing, or a strategy's scope."""
+    if cluster is not None:
+        return cluster.strategy.scope()
     if name == "default":
         return contextlib.nullcontext()
     import tensorflow as tf
@@ -417,7 +429,29 @@ def train(
 ) -> TrainResult:
     """Train `config.arch` on MNIST and write the run folder (see the module docstring)."""
     config.check()
-    out = ensure_output_dir(Path(config.out))  # fail now, not after an hour of training
+    cluster = None
+    if config.strategy == "multiworker":  # first: before TensorFlow runs anything
+        cluster = multiworker.start(config.cluster, config.task_index)
+        echo(f"multi-worker training: {cluster.task}" + (" (the chief)" if cluster.chief else ""))
+    if cluster is None or cluster.chief:
+        out = ensure_output_dir(Path(config.out))  # fail now, not after an hour of training
+    else:  # another worker: writes what it must to a folder of its own, removed at the end
+        out = Path(tempfile.mkdtemp(prefix="edge-digits-worker-"))
+    try:
+        return _train(config, cluster, out, mnist, echo, verbose)
+    finally:
+        if cluster is not None and not cluster.chief:
+            shutil.rmtree(out, ignore_errors=True)
+
+
+def _train(
+    config: TrainConfig,
+    cluster: multiworker.Cluster | None,
+    out: Path,
+    mnist: Mnist | None,
+    echo: Echo,
+    verbose: int,
+) -> TrainResult:
     mnist = mnist or load_mnist(config.mnist, progress=echo)
     x_train, y_train, x_val, y_val = split(mnist, config.val_split, config.seed)
     base = None
@@ -462,9 +496,9 @@ def train(
     if not config.resume:
         # A fresh run: an earlier run's state must not describe this run's epoch files.
         (folder / STATE).unlink(missing_ok=True)
-    with _distribution(config.strategy):
-        if config.resume:
-            model, initial_epoch = _resume(folder, checkpoint)
+    with _distribution(config.strategy, cluster):
+        if config.resume:  # every worker reads the chief's checkpoints (multiworker.py)
+            model, initial_epoch = _resume(Path(config.out) / "checkpoints", checkpoint)
             echo(f"resuming after epoch {initial_epoch} of {config.epochs}")
         else:
             model = base if base is not None else ARCHITECTURES[config.arch].build(classes)
@@ -501,7 +535,20 @@ def train(
             batch_size=config.batch_size,
             seed=config.seed + initial_epoch,
         )
+        if cluster is not None:
+            dataset = multiworker.shard_by_element(dataset)
         phases.append((augmented_until, {"x": dataset, "shuffle": False}))
+    validation: Any = (val_in, y_val.astype(np.int64))
+    if cluster is not None:  # tf.data pipelines, each worker's share taken by element
+        plain = {
+            "x": multiworker.dataset(
+                train_in, plain["y"], config.batch_size, shuffle_seed=config.seed
+            ),
+            "shuffle": False,
+        }
+        validation = multiworker.dataset(
+            val_in, validation[1], config.batch_size, shuffle_seed=None
+        )
     phases.append((config.epochs, plain))
     if users is not None:  # each batch: MNIST (augmented or not) and your images, mixed
         phases = [
@@ -509,17 +556,32 @@ def train(
         ]
         plain = phases[-1][1]
     stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience)
-    for end, inputs in phases:
-        start = max(initial_epoch, phases[0][0] if inputs is plain and len(phases) > 1 else 0)
-        if end <= start or stopping.stopped_epoch:
-            continue
-        model.fit(
-            **inputs,
-            validation_data=(val_in, y_val.astype(np.int64)),
-            epochs=end,
-            initial_epoch=start,
-            verbose=verbose,
-            callbacks=[checkpoint, stopping],
+    with contextlib.ExitStack() as multi_worker:
+        if cluster is not None:
+            multi_worker.enter_context(multiworker.stopped_workers(config.out))
+            multi_worker.enter_context(multiworker.keras_fixes(model, cluster.strategy))
+        for end, inputs in phases:
+            start = max(initial_epoch, phases[0][0] if inputs is plain and len(phases) > 1 else 0)
+            if end <= start or stopping.stopped_epoch:
+                continue
+            model.fit(
+                **inputs,
+                validation_data=validation,
+                epochs=end,
+                initial_epoch=start,
+                verbose=verbose,
+                callbacks=[checkpoint, stopping],
+            )
+    if cluster is not None and not cluster.chief:  # the chief tests and writes the results
+        return TrainResult(
+            model_path=Path(config.out) / "model.keras",
+            history_path=Path(config.out) / "history.json",
+            best_epoch=checkpoint.best_epoch,
+            epochs_run=len(history_so_far.get("loss", [])),
+            val_accuracy=checkpoint.best,
+            test_accuracy=float("nan"),
+            parameters=int(model.count_params()),
+            chief=False,
         )
     # The best epoch's model, wherever it was (before a resume, or before early stopping).
     model = keras.models.load_model(folder / "best.keras")

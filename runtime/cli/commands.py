@@ -51,6 +51,7 @@ from .options import (
     ModelOption,
     ModelsOption,
     NumberOption,
+    OnOff,
     Precision,
     SaveBelowOption,
     SaveCropsOption,
@@ -223,8 +224,23 @@ def train(
     ] = False,
     strategy: Annotated[
         Strategy,
-        typer.Option(help="default: one device; mirrored: every GPU, else every CPU device."),
+        typer.Option(
+            help="default: one device; mirrored: every GPU, else every CPU device; "
+            "multiworker: several processes or machines (--cluster, or TF_CONFIG)."
+        ),
     ] = Strategy.default,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="With --strategy multiworker: every worker's host:port, comma-separated, "
+            "the same on each; the first is the chief, which writes --out.",
+            show_default=False,
+        ),
+    ] = None,
+    task_index: Annotated[
+        int | None,
+        typer.Option(min=0, help="With --cluster: this worker's position in it, from 0."),
+    ] = None,
     resume: Annotated[
         bool, typer.Option(help="Continue an interrupted run in --out from its last epoch.")
     ] = False,
@@ -276,6 +292,7 @@ def train(
         folders, mnist_path, old_spellings = deprecated.train_data(user_data or [], mnist_path)
         _warn(old_spellings)
         training = _heavy(lambda: __import__("edge_digits.train.training", fromlist=["x"]), "train")
+        addresses = () if cluster is None else training.multiworker.parse_cluster(cluster)
         config = training.TrainConfig(
             arch=arch.value, epochs=epochs, batch_size=batch_size, val_split=val_split, seed=seed,
             patience=patience, limit=limit, out=out_dir, mnist=mnist_path, augment=augment,
@@ -283,12 +300,16 @@ def train(
             picture_digits=picture_digits, clean_epochs=clean_epochs,
             user_data=tuple(folders), data_weight=data_weight,
             base=Path(base) if base is not None else None,
+            cluster=addresses, task_index=task_index,
         )  # fmt: skip
         result = training.train(
             config,
             echo=lambda line: out.print(line),
             verbose=1 if sys.stdout.isatty() else 2,
         )
+    if not result.chief:
+        out.print(f"done: {result.epochs_run} epochs; the chief writes the run folder")
+        return
     out.print(
         f"best epoch {result.best_epoch}/{result.epochs_run}: validation {result.val_accuracy:.2%}, "
         f"test {result.test_accuracy:.2%}; model: {result.model_path}",
@@ -415,7 +436,9 @@ def classify(
         )
         classifier = Classifier(options)
         crops = _crop_options(save_crops, save_below, None)
-        bar = FilesProgress(err.console, _write_line if as_json else out.print, show=not quiet)
+        bar = FilesProgress(
+            lambda: err.console, _write_line if as_json else out.print, show=not quiet
+        )
         results = classify_paths(
             classifier, paths, top_k=top_k, number=number, debug_dir=debug_dir,
             workers=workers, progress=bar.update if bar.enabled else None, save_crops=crops,
@@ -497,6 +520,23 @@ def camera(
     threads: ThreadsOption = None,
     backend: BackendOption = None,
     max_pixels: MaxPixelsOption = None,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            envvar="EDGE_DIGITS_MQTT",
+            help="Publish each reading to an MQTT broker: mqtt://\\[user:password@]host\\[:port]"
+            "/prefix, or mqtts:// for TLS (also $EDGE_DIGITS_MQTT; needs the mqtt extra).",
+        ),
+    ] = None,
+    device_id: Annotated[
+        str | None,
+        typer.Option(help="This camera's name in MQTT topics.", show_default="the host name"),
+    ] = None,
+    ha_discovery: Annotated[
+        OnOff,
+        typer.Option(help="With --mqtt, publish Home Assistant's discovery config."),
+    ] = OnOff.on,
     save_crops: SaveCropsOption = None,
     save_below: SaveBelowOption = None,
     save_per_minute: Annotated[
@@ -510,10 +550,18 @@ def camera(
     Ends at the end of a video or folder, on Ctrl-C (exit 130) or SIGTERM (exit 0), with a one-line summary on stderr; exit 7 when the source cannot be opened or stops delivering frames.
     """
     from ..core.classifier import ClassifierOptions
+    from ..live.mqtt import parse_mqtt_url
     from ..live.run import LiveOptions, run_camera
     from ..live.watch import CameraOptions, parse_roi
 
     with _user_errors("camera"):
+        if device_id is not None and mqtt is None:
+            raise UsageError("--device-id names the camera in MQTT topics: give --mqtt too")
+        broker = (
+            None
+            if not mqtt
+            else parse_mqtt_url(mqtt, device_id=device_id, discovery=ha_discovery is OnOff.on)
+        )
         reading = CameraOptions(
             roi=parse_roi(roi) if roi else None, number=number, stable_frames=stable,
             min_score=min_score, trace=save_crops is not None,
@@ -524,7 +572,7 @@ def camera(
         )  # fmt: skip
         options = LiveOptions(
             source=source, reading=reading, classifier=classifier, width=width, height=height,
-            max_fps=max_fps, timeout=timeout, show=show, serve=serve,
+            max_fps=max_fps, timeout=timeout, show=show, serve=serve, mqtt=broker,
             save_crops=_crop_options(save_crops, save_below, save_per_minute),
         )  # fmt: skip
         run_camera(options, echo=err.print, report=lambda run: err.print(f"camera: {run.line()}"))
@@ -562,6 +610,53 @@ def review(
     finally:
         server.server_close()
     err.print(f"{len(session.labels)} labels in {folder / 'labels.csv'}", markup=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0: every network interface).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="EDGE_DIGITS_TOKEN",
+            help="Ask for this bearer token on /classify and /metrics (also $EDGE_DIGITS_TOKEN).",
+            show_default=False,
+        ),
+    ] = None,
+    model: ModelOption = None,
+    threads: ThreadsOption = None,
+    backend: BackendOption = None,
+    max_pixels: MaxPixelsOption = None,
+    max_body: Annotated[
+        int, typer.Option(min=1, help="Refuse larger request bodies unread (bytes; 413).")
+    ] = 10 * 1024 * 1024,
+    max_concurrent: Annotated[
+        int, typer.Option(min=1, help="Requests read and classified at once; more get 503.")
+    ] = 8,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a client may take to send a request (408).")
+    ] = 10.0,
+) -> None:
+    """Classify images over HTTP: POST /classify, GET /healthz, GET /metrics (Prometheus).
+
+    POST an image as the body, or several as multipart/form-data files (?number=1, ?top_k=K); the answer is the record `classify --json` prints (a JSON array for several). Ends on Ctrl-C (exit 130) or SIGTERM (exit 0).
+    """
+    from ..core.classifier import ClassifierOptions
+    from ..serve.service import ServeOptions
+    from ..serve.service import serve as run_server
+
+    with _user_errors("serve"):
+        options = ServeOptions(
+            host=host, port=port, token=token, max_body=max_body, max_concurrent=max_concurrent,
+            timeout=timeout, classifier=ClassifierOptions(
+                model=model, num_threads=threads, backend=backend.value if backend else None,
+                max_pixels=max_pixels,
+            ),
+        )  # fmt: skip
+        run_server(options, echo=err.print)
 
 
 @app.command(context_settings=OLD_POSITIONAL_MODEL)
@@ -696,7 +791,7 @@ def run(args: list[str] | None = None) -> int:
     args, old_spellings = deprecated.split_comma_lists(sys.argv[1:] if args is None else args)
     _warn(old_spellings)
     try:
-        code = app(args=args, prog_name="edge-digits", standalone_mode=False)
+        code = _only_the_command(args)(args=args, prog_name="edge-digits", standalone_mode=False)
     except typer.TyperException as error:  # click's UsageError and friends
         if type(error).__name__ == "NoArgsIsHelpError":
             return 2  # the help has been printed: a command is needed
@@ -722,6 +817,27 @@ def run(args: list[str] | None = None) -> int:
         err.print(f"error: cannot write the output ({error.strerror or error})")
         return OutputError.exit_code
     return code if isinstance(code, int) else 0
+
+
+def _only_the_command(args: list[str]) -> typer.Typer:
+    """`app` with only the command `args` starts with, when it names one: Typer builds the
+    Click parameters of every command it holds before parsing, a good part of a cold
+    `edge-digits classify img.png`. Anything else (`--help`, a typo) gets the whole app."""
+    import copy
+
+    from typer.main import get_command_name
+
+    named = [
+        command
+        for command in app.registered_commands
+        if args
+        and (command.name or get_command_name(getattr(command.callback, "__name__", ""))) == args[0]
+    ]
+    if len(named) != 1:
+        return app
+    narrowed = copy.copy(app)  # the callback (--version) and settings; a list of its own
+    narrowed.registered_commands = named
+    return narrowed
 
 
 def main() -> None:

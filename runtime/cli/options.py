@@ -46,6 +46,7 @@ class Strategy(str, Enum):
 
     default = "default"
     mirrored = "mirrored"
+    multiworker = "multiworker"
 
 
 class Precision(str, Enum):
@@ -65,6 +66,13 @@ class Backend(str, Enum):
 
 class Xnnpack(str, Enum):
     """The XNNPACK delegate on or off (runtime/bench/runner.py's XNNPACK_CHOICES)."""
+
+    on = "on"
+    off = "off"
+
+
+class OnOff(str, Enum):
+    """A feature on or off (`camera --ha-discovery`)."""
 
     on = "on"
     off = "off"

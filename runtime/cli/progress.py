@@ -29,10 +29,14 @@ class FilesProgress:
     result, `print(line)` for each line of stdout (`write` writes one as without a bar),
     `flush()` before an error line, `close()` at the end (also on errors)."""
 
-    def __init__(self, console: Console, write: Callable[[str], None], *, show: bool) -> None:
-        self._console = console
+    def __init__(
+        self, console: Callable[[], Console], write: Callable[[str], None], *, show: bool
+    ) -> None:
+        # `console` makes stderr's Rich console: called only when stderr may be a terminal,
+        # since importing Rich is a good part of a cold `classify img.png` in a script.
         self._write = write
-        self.enabled = show and console.is_terminal
+        self.enabled = show and may_be_terminal(sys.stderr) and console().is_terminal
+        self._console = console() if self.enabled else None
         self._shares_terminal = self.enabled and same_terminal(sys.stdout, sys.stderr)
         self._begun = time.monotonic()
         self._refreshed = 0.0  # when the bar was last updated; 0: not shown yet
@@ -96,6 +100,18 @@ class FilesProgress:
             redirect_stdout=False, redirect_stderr=True,
         )  # fmt: skip
         return bar, bar.add_task("classify", total=None)
+
+
+def may_be_terminal(stream: Any) -> bool:
+    """False when Rich would certainly not call `stream` a terminal (what `Console.is_terminal`
+    decides from), without importing Rich: not a tty, and neither TTY_COMPATIBLE=1 nor
+    FORCE_COLOR set."""
+    if os.environ.get("TTY_COMPATIBLE") == "1" or os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no stream, or a closed one
+        return False
 
 
 def same_terminal(one: Any, other: Any) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,13 +15,13 @@ import numpy as np
 from ..errors import EdgeDigitsWarning, InputError, UsageError
 from ..files.paths import Unmatched, expand_paths
 from .classifier import MAX_BATCH, Classifier, ClassifierOptions, Prediction
-from .crops import CropOptions, CropSaver
 from .preprocess import NoDigit, load_gray, preprocess_gray
 from .record import reading_record
-from .trace import Trace
 
 if TYPE_CHECKING:
+    from .crops import CropOptions, CropSaver
     from .number import NumberReading
+    from .trace import Trace
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,24 @@ class FileResult:
         if top_k == 1:
             return f"{prediction.label} ({prediction.score:.3f})"
         return ", ".join(f"{label} ({score:.3f})" for label, score in prediction.top_k)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An image given as bytes (an HTTP request's body or part) rather than as a file;
+    `name` stands for its path in the results."""
+
+    name: str
+    data: bytes
+
+
+def classify_uploads(
+    classifier: Classifier, uploads: Iterable[Upload], *, top_k: int = 1, number: bool = False
+) -> list[FileResult]:
+    """One FileResult per upload, in order, exactly as `classify_paths` gives for the same
+    images as files (the same batches, records and errors, `path` being each one's name)."""
+    items: list[tuple[int, Path | Unmatched | Upload]] = list(enumerate(uploads))
+    return list(_classify_chunk(classifier, items, top_k, number, None))
 
 
 def classify_paths(
@@ -183,6 +201,8 @@ def _saver(options: CropOptions | None) -> CropSaver | None:
     if options is None:
         return None
     if options not in _savers:
+        from .crops import CropSaver
+
         _savers[options] = CropSaver(options)
     return _savers[options]
 
@@ -258,7 +278,7 @@ def _classify(
 
 def _classify_chunk(
     classifier: Classifier,
-    chunk: list[tuple[int, Path | Unmatched]],
+    chunk: Sequence[tuple[int, Path | Unmatched | Upload]],
     top_k: int,
     number: bool,
     debug_dir: Path | None,
@@ -269,28 +289,34 @@ def _classify_chunk(
     outcomes: list[FileResult] = []
     traces: dict[int, tuple[str, Trace]] = {}  # position in `outcomes` -> debug name, trace
     kept: dict[int, tuple[np.ndarray, Trace]] = {}  # position -> picture, trace (--save-crops)
+    if debug_dir is not None or saver is not None:
+        from .trace import Trace  # here: only --debug-dir and --save-crops record preprocessing
     for index, item in chunk:
         if isinstance(item, Unmatched):
             outcomes.append(FileResult(path=item.argument, error=item.message))
             continue
         trace = Trace() if debug_dir is not None or saver is not None else None
+        name = item.name if isinstance(item, Upload) else str(item)
         try:
-            gray = load_gray(item, classifier.max_pixels)
+            if isinstance(item, Upload):
+                gray = load_gray(Path(item.name), classifier.max_pixels, data=item.data)
+            else:
+                gray = load_gray(item, classifier.max_pixels)
             if trace is not None and saver is not None:
                 kept[len(outcomes)] = (gray, trace)
-            if trace is not None and debug_dir is not None:
+            if trace is not None and debug_dir is not None and isinstance(item, Path):
                 # File systems limit names to 255 bytes.
                 traces[len(outcomes)] = (f"{index:04d}-{item.stem[:80]}", trace)
             if number:
                 reading = classifier.read_number(gray, trace)
-                outcomes.append(FileResult(path=str(item), number=reading))
+                outcomes.append(FileResult(path=name, number=reading))
                 continue
             inputs.append(preprocess_gray(gray, classifier.settings, trace))
         except InputError as error:
-            outcomes.append(FileResult(path=str(item), error=str(error)))
+            outcomes.append(FileResult(path=name, error=str(error)))
             continue
         waiting.append(len(outcomes))
-        outcomes.append(FileResult(path=str(item)))
+        outcomes.append(FileResult(path=name))
     for position, prediction in zip(
         waiting, classifier.classify_inputs(inputs, top_k), strict=True
     ):

@@ -20,6 +20,7 @@ MNIST test digits saved as PNG score exactly as the arrays do. A picture with no
 from __future__ import annotations
 
 import errno
+import io
 import os
 import re
 import warnings
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from ..errors import EdgeDigitsWarning, InputError, UsageError, one_line
 from .sidecar import PreprocessSettings
@@ -81,10 +82,13 @@ def pixel_limit(max_pixels: int | None = None) -> int:
     return limit
 
 
-def load_gray(path: Path, max_pixels: int | None = None) -> np.ndarray:
+def load_gray(
+    path: Path, max_pixels: int | None = None, *, data: bytes | None = None
+) -> np.ndarray:
     """Decode an image file to a uint8 grayscale array (H, W); InputError names the file.
 
-    An image with more than `max_pixels` pixels (see `pixel_limit`) is refused unread."""
+    An image with more than `max_pixels` pixels (see `pixel_limit`) is refused unread.
+    `data`: the image's bytes (an HTTP body), decoded instead of the file; `path` names it."""
     limit = pixel_limit(max_pixels)
     caught: list[warnings.WarningMessage] = []
     try:
@@ -93,11 +97,13 @@ def load_gray(path: Path, max_pixels: int | None = None) -> np.ndarray:
         # naming the file.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with Image.open(path) as image:
+            with Image.open(path if data is None else io.BytesIO(data)) as image:
                 if image.width * image.height > limit:
                     raise _too_many_pixels(path, image.width * image.height, limit)
                 image.seek(0)  # the first frame of an animation
                 if not _plain_gray_png(image):  # most digit files: nothing to turn
+                    from PIL import ImageOps  # here: ~5 ms of imports plain digits never need
+
                     ImageOps.exif_transpose(image, in_place=True)
                 gray = pil_to_gray(image)
     except InputError:
@@ -113,7 +119,7 @@ def load_gray(path: Path, max_pixels: int | None = None) -> np.ndarray:
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder, not an image") from None
     except UnidentifiedImageError:
-        if _is_empty(path):
+        if (len(data) == 0) if data is not None else _is_empty(path):
             raise InputError(f"{path}: empty file, not an image; copy or save it again") from None
         raise InputError(
             f"{path}: not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP...); "

@@ -13,9 +13,12 @@ so both give the model the same numbers.
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import DTypeLike
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike  # numpy.typing is not imported by numpy itself
 
 # dtype (as given: np.int8 or np.dtype("int8")) -> (min, max), or None for a float type.
 # Looked up on every call of `Classifier.predict`: np.dtype() and np.iinfo() would cost more

@@ -22,6 +22,7 @@ from typing import Any
 from ..core.classifier import Classifier, ClassifierOptions
 from ..core.crops import CropOptions
 from ..errors import CameraError, EdgeDigitsWarning, UsageError, one_line
+from .mqtt import MqttOptions
 from .sinks import JsonLines, Window
 from .sources import FRAME_TIMEOUT, open_source
 from .watch import CameraOptions, Sink, Summary, watch
@@ -39,6 +40,7 @@ class LiveOptions:
         max_fps: the most frames read per second; None: as fast as they come.
         timeout: seconds a live source may go without a frame.
         show: a window with the live view; serve: PORT or HOST:PORT for the web page.
+        mqtt: publish each reading to this broker (mqtt.py).
         save_crops: keep what the model saw (`--save-crops`, see live/crops.py).
     """
 
@@ -51,6 +53,7 @@ class LiveOptions:
     timeout: float = FRAME_TIMEOUT
     show: bool = False
     serve: str | None = None
+    mqtt: MqttOptions | None = None
     save_crops: CropOptions | None = None
 
 
@@ -79,6 +82,11 @@ def run_camera(
             from .web import LiveServer, parse_address
 
             host, port = parse_address(options.serve)  # a wrong address fails before the camera
+        if options.mqtt is not None:  # connects in the background: a broker away stops nothing
+            from .mqtt import MqttPublisher
+
+            sinks.append(MqttPublisher(options.mqtt, number=options.reading.number))
+            echo(f"publishing readings to {options.mqtt.address} as {options.mqtt.reading_topic}")
         with _stop_on_sigterm(), open_source(
             options.source, width=options.width, height=options.height,
             timeout=options.timeout, max_pixels=classifier.max_pixels,
@@ -87,7 +95,9 @@ def run_camera(
                 window = Window()
                 sinks.append(window)
             if options.serve is not None:
-                server = LiveServer(host, port, number=options.reading.number)
+                server = LiveServer(
+                    host, port, number=options.reading.number, classifier=classifier
+                )
                 sinks.append(server)
                 echo(f"serving the live view on {server.url}")
             reading = options.reading

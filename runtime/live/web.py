@@ -4,6 +4,9 @@ in a browser, for a headless Pi watched from a laptop.
     /             a small page (no external assets) with the video and the reading
     /stream.mjpg  the annotated frames as MJPEG (multipart/x-mixed-replace)
     /reading.json the current reading, frame rate and counts
+    /healthz      200 {"status": "ok", ...} while frames arrive; 503 before the first one or
+                  when none came for STALE seconds
+    /metrics      Prometheus' text format: frames, readings, processing time, the model
 
 The server runs on daemon threads beside the camera loop. Frames are JPEG-encoded only while
 somebody watches the stream, and at most STREAM_FPS times a second, so serving costs
@@ -18,7 +21,7 @@ import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 
@@ -26,7 +29,11 @@ from ..errors import UsageError
 from .sinks import annotate, camera_record
 from .watch import FrameResult, Reading
 
+if TYPE_CHECKING:
+    from ..core.classifier import Classifier
+
 STREAM_FPS = 15.0
+STALE = 5.0  # seconds without a frame after which /healthz answers 503
 JPEG_QUALITY = 80
 BOUNDARY = "edge-digits-frame"
 
@@ -90,8 +97,12 @@ def parse_address(text: str) -> tuple[str, int]:
 class LiveServer:
     """The HTTP server and the latest picture and reading it serves; a camera sink."""
 
-    def __init__(self, host: str, port: int, *, number: bool = False) -> None:
+    def __init__(
+        self, host: str, port: int, *, number: bool = False, classifier: Classifier | None = None
+    ) -> None:
         self.number = number
+        self._metrics = _CameraMetrics(classifier) if classifier is not None else None
+        self._last_frame: float | None = None
         self._condition = threading.Condition()
         self._jpeg: bytes | None = None
         self._sequence = 0
@@ -126,8 +137,11 @@ class LiveServer:
     # -- the camera side -------------------------------------------------------------------
 
     def frame(self, result: FrameResult, fps: float, reading: Reading | None) -> None:
+        if self._metrics is not None:
+            self._metrics.frame(result, fps)
         with self._condition:
             self._frames += 1
+            self._last_frame = time.monotonic()
             self._record["fps"] = round(fps, 1)
             self._record["frames"] = self._frames
             due = time.monotonic() - self._last_encoded >= 1.0 / STREAM_FPS
@@ -142,6 +156,8 @@ class LiveServer:
                 self._condition.notify_all()
 
     def reading(self, reading: Reading) -> None:
+        if self._metrics is not None:
+            self._metrics.readings.inc()
         with self._condition:
             self._record.update(camera_record(reading, number=self.number))
 
@@ -153,6 +169,21 @@ class LiveServer:
         self._server.server_close()
 
     # -- the HTTP side ---------------------------------------------------------------------
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """/healthz: (status, body): 200 while frames arrive, else 503 saying why."""
+        with self._condition:
+            last, frames = self._last_frame, self._frames
+        if last is None:
+            return 503, {"status": "starting", "frames": 0}
+        age = time.monotonic() - last
+        status = "ok" if age <= STALE else "stalled"
+        return (200 if status == "ok" else 503), {
+            "status": status, "frames": frames, "last_frame_age": round(age, 3),
+        }  # fmt: skip
+
+    def metrics(self) -> bytes | None:
+        return self._metrics.exposition() if self._metrics is not None else None
 
     def snapshot(self) -> dict[str, Any]:
         with self._condition:
@@ -180,6 +211,40 @@ class LiveServer:
         return self._closing
 
 
+class _CameraMetrics:
+    """The camera's /metrics (prometheus-client, imported only when a page is served)."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        from ..core.metrics import LATENCY_BUCKETS, NAMESPACE, new_registry
+
+        self.registry = registry = new_registry(classifier)
+        self.frames = Counter("camera_frames", "Frames read.", namespace=NAMESPACE,
+                              registry=registry)  # fmt: skip
+        self.readings = Counter("camera_readings", "Steady readings reported.",
+                                namespace=NAMESPACE, registry=registry)  # fmt: skip
+        self.seconds = Histogram(
+            "camera_frame_processing_seconds", "Preprocessing and classification of one frame.",
+            buckets=LATENCY_BUCKETS, namespace=NAMESPACE, registry=registry,
+        )  # fmt: skip
+        self.fps = Gauge("camera_fps", "Frames read per second, lately.", namespace=NAMESPACE,
+                         registry=registry)  # fmt: skip
+        self.last = Gauge("camera_last_frame_timestamp_seconds", "When the last frame was read "
+                          "(Unix time).", namespace=NAMESPACE, registry=registry)  # fmt: skip
+
+    def frame(self, result: FrameResult, fps: float) -> None:
+        self.frames.inc()
+        self.seconds.observe(result.milliseconds / 1000.0)
+        self.fps.set(fps)
+        self.last.set_to_current_time()
+
+    def exposition(self) -> bytes:
+        from ..core.metrics import exposition
+
+        return exposition(self.registry)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -204,6 +269,13 @@ def _handler(live: LiveServer) -> type[BaseHTTPRequestHandler]:
                 self._send(json.dumps(live.snapshot()).encode(), "application/json")
             elif path == "/stream.mjpg":
                 self._stream()
+            elif path == "/healthz":
+                status, body = live.health()
+                self._send(json.dumps(body).encode(), "application/json", HTTPStatus(status))
+            elif path == "/metrics" and (text := live.metrics()) is not None:
+                from ..core.metrics import CONTENT_TYPE
+
+                self._send(text, CONTENT_TYPE)
             else:
                 self._send(b"not found\n", "text/plain", HTTPStatus.NOT_FOUND)
 

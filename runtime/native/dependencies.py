@@ -12,7 +12,6 @@ that fixes it.
 from __future__ import annotations
 
 import re
-from importlib import metadata
 
 from ..errors import MissingDependencyError, one_line
 
@@ -78,6 +77,8 @@ def _reason(error: ImportError) -> str:
 
 
 def _installed(distribution: str) -> bool:
+    from importlib import metadata  # here: ~50 ms a cold `classify` never needs
+
     try:
         metadata.version(distribution)
     except metadata.PackageNotFoundError:

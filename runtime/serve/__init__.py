@@ -1,0 +1,1 @@
+"""`edge-digits serve`: classification over HTTP (service.py)."""
