@@ -74,7 +74,7 @@ def finish(workers: list[tuple[subprocess.Popen, Path]]) -> list[tuple[int, str]
 @pytest.mark.train
 def test_two_workers_train_one_model_and_resume_after_one_stopped(tmp_path, mnist_file):
     out = tmp_path / "run"
-    args = [*TRAIN, "--epochs", "3", "--data", str(mnist_file), "--out", str(out)]
+    args = [*TRAIN, "--epochs", "3", "--mnist", str(mnist_file), "--out", str(out)]
     state_file = out / "checkpoints" / "state.json"
 
     # 1. Worker 1 is killed once the first epoch is checkpointed: the chief stops with one line.
