@@ -25,10 +25,10 @@ from .training import TrainConfig, train
 
 RECIPE = TrainConfig(
     arch="edge",
-    epochs=10,
+    epochs=20,
     batch_size=128,
     seed=0,
-    patience=10,
+    patience=20,
     augment=True,
     out=Path("runs/default"),
     negatives=24_000,
