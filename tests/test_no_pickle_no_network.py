@@ -56,6 +56,9 @@ ALLOWED: dict[str, dict[str, str]] = {
     "runtime/live/mqtt.py": {
         "socket": "`camera --mqtt`: the host name as the default device id (paho connects)",
     },
+    "runtime/live/review.py": {
+        "http.server": "`edge-digits review DIR`: a local page the user asks for; it fetches nothing",
+    },
     "runtime/live/web.py": {
         "socket": "`camera --serve HOST:PORT`: a local server the user asks for; it fetches nothing",
         "http.server": "`camera --serve HOST:PORT`: a local server the user asks for; it fetches nothing",

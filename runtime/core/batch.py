@@ -250,30 +250,21 @@ def _classify(
 ) -> tuple[list[FileResult], list[Said]]:
     """One chunk's results; with `record`, the warnings given on the way are returned
     instead, to be given again when its results are handed out."""
-    if not record:
+
+    def results() -> list[FileResult]:
+        saver = _saver(chunk.save_crops)
         return list(
             _classify_chunk(
-                classifier,
-                chunk.items,
-                chunk.top_k,
-                chunk.number,
-                chunk.debug_dir,
-                _saver(chunk.save_crops),
-            )
-        ), []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        results = list(
-            _classify_chunk(
-                classifier,
-                chunk.items,
-                chunk.top_k,
-                chunk.number,
-                chunk.debug_dir,
-                _saver(chunk.save_crops),
+                classifier, chunk.items, chunk.top_k, chunk.number, chunk.debug_dir, saver
             )
         )
-    return results, [(warning.category, str(warning.message)) for warning in caught]
+
+    if not record:
+        return results(), []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        made = results()
+    return made, [(warning.category, str(warning.message)) for warning in caught]
 
 
 def _classify_chunk(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import platform
 import time
 from collections import deque
 from collections.abc import Callable
@@ -64,7 +64,7 @@ class CropSaver:
 
     def __post_init__(self) -> None:
         ensure_output_dir(self.options.folder)
-        host = "".join(c for c in socket.gethostname() if c.isalnum())[:16] or "host"
+        host = "".join(c for c in platform.node() if c.isalnum())[:16] or "host"
         self._prefix = f"{host}-{os.getpid()}-{os.urandom(2).hex()}"
 
     def wanted(self, score: float) -> bool:
