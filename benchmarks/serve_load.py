@@ -1,9 +1,10 @@
 """`edge-digits serve` under load from a local client: throughput, latency percentiles and the
 server's RSS over a fixed count of single-image requests; and the same service behind an
 ASGI server (uvicorn, with httptools and uvloop when installed), the alternative the server
-was chosen against.
+was chosen against. `stdlib` is `edge-digits serve` as a user starts it (a process per usable
+core, `--workers`), `stdlib-1` the same with `--workers 1`.
 
-    .venv/bin/python benchmarks/serve_load.py           # 10,000 requests x 3 servers x 3 rounds
+    .venv/bin/python benchmarks/serve_load.py           # 10,000 requests x 4 servers x 3 rounds
     .venv/bin/python benchmarks/serve_load.py --requests 2000 --rounds 1 --servers stdlib
 
 The server runs in its own process (`edge-digits serve`, or this script's `--asgi PORT` for
@@ -210,8 +211,10 @@ def measure(
     kind: str, requests: int, clients: int, connections: int, warmup: int, photo: bool = False
 ) -> dict[str, Any]:
     port = free_port()
-    if kind == "stdlib":
+    if kind.startswith("stdlib"):  # stdlib: as installed (a process per core); stdlib-1: one
         command = [str(Path(sys.executable).with_name("edge-digits")), "serve", "--port", str(port)]
+        if kind == "stdlib-1":
+            command += ["--workers", "1"]
     else:
         command = [sys.executable, __file__, "--asgi", str(port), "--asgi-mode", kind]
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
@@ -281,8 +284,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=400)
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--connections", type=int, default=8, help="keep-alive connections in all")
-    parser.add_argument("--servers", default="stdlib,asgi-threaded,asgi-inline",
-                        help="stdlib (edge-digits serve), asgi-threaded, asgi-inline (uvicorn)")  # fmt: skip
+    parser.add_argument("--servers", default="stdlib,stdlib-1,asgi-threaded,asgi-inline",
+                        help="stdlib (edge-digits serve: a process per core), stdlib-1 (--workers 1), "
+                        "asgi-threaded, asgi-inline (uvicorn, one process)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the servers")
     parser.add_argument("--with-photo", action="store_true",
                         help="meanwhile, one more client reads a photo of ten digits as numbers, "

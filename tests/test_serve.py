@@ -351,7 +351,8 @@ def test_the_command_serves_until_sigterm(tmp_path):
 
     chosen = free_port()
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("edge-digits")), "serve", "--port", str(chosen)],
+        [str(Path(sys.executable).with_name("edge-digits")), "serve", "--port", str(chosen),
+         "--workers", "1"],
         stderr=subprocess.PIPE, text=True, env={**os.environ, "EDGE_DIGITS_TOKEN": "t0k"},
     )  # fmt: skip
     try:
@@ -367,6 +368,96 @@ def test_the_command_serves_until_sigterm(tmp_path):
         connection.close()
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def spawned_workers(pid: int) -> set[int]:
+    """The processes `pid` spawned to serve (not multiprocessing's resource tracker), from
+    any of its threads (a replacement is started by the thread that saw its forerunner go)."""
+    children = [
+        child for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]  # fmt: skip
+    return {
+        int(child) for child in children
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+    }  # fmt: skip
+
+
+def wait_for(condition, seconds: float = 30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("not within the time allowed")
+
+
+def test_workers_answer_on_one_port_with_one_set_of_metrics_and_a_dead_one_is_replaced(
+    tmp_path,
+):
+    """`serve --workers 2`: two processes, one port; /metrics counts every process's
+    requests, whichever answers; a killed worker is replaced (one line) and its counts stay;
+    SIGTERM ends them all and removes the metrics folder."""
+    from mosquitto import free_port
+
+    chosen = free_port()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("edge-digits")), "serve", "--port", str(chosen),
+         "--workers", "2", "--max-concurrent", "1"],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(scratch)},
+    )  # fmt: skip
+    assert process.stderr is not None
+
+    def classify_twenty() -> None:
+        for _ in range(20):  # a connection each: either process may take it
+            connection = http.client.HTTPConnection("127.0.0.1", chosen, timeout=10)
+            connection.request("POST", "/classify", EXAMPLES[0].read_bytes())
+            answer = connection.getresponse()
+            assert (answer.status, json.loads(answer.read())["label"]) == (200, 7)
+            connection.close()
+
+    def metrics() -> dict:
+        connection = http.client.HTTPConnection("127.0.0.1", chosen, timeout=10)
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode()
+        connection.close()
+        return samples(text)
+
+    try:
+        assert process.stderr.readline().strip() == (
+            f"serving on http://localhost:{chosen}/ (POST /classify, GET /healthz, "
+            "GET /metrics) with 2 processes"
+        )
+        (first,) = wait_for(lambda: spawned_workers(process.pid))
+        # The worker is ready when its interpreter counts: one each (--max-concurrent 1).
+        wait_for(lambda: metrics()[("edge_digits_interpreters", ())] == 2)
+        classify_twenty()
+        counted = metrics()
+        assert counted[("edge_digits_http_requests_total",
+                        (("code", "200"), ("handler", "classify")))] == 20  # fmt: skip
+        assert counted[("edge_digits_max_concurrent_requests", ())] == 2
+
+        os.kill(first, signal.SIGKILL)
+        assert process.stderr.readline().strip() == (
+            f"warning: serve's worker process {first} ended (exit -9); starting another"
+        )
+        (second,) = wait_for(lambda: spawned_workers(process.pid) - {first})
+        wait_for(lambda: metrics()[("edge_digits_interpreters", ())] == 2)
+        classify_twenty()
+        assert metrics()[("edge_digits_http_requests_total",
+                          (("code", "200"), ("handler", "classify")))] == 40  # fmt: skip
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+        assert not Path(f"/proc/{second}").exists()
+        assert list(scratch.iterdir()) == []  # the metrics folder is gone
     finally:
         if process.poll() is None:
             process.kill()

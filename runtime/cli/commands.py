@@ -58,6 +58,7 @@ from .options import (
     Strategy,
     ThreadsListOption,
     ThreadsOption,
+    WorkersOption,
     UserDataOption,
     Xnnpack,
     out_option,
@@ -392,16 +393,7 @@ def classify(
     debug_dir: Annotated[
         Path | None, typer.Option("--debug-dir", help="Write each step's pictures here.")
     ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            min=1,
-            help="Processes to classify with (1: this one only); each worker's interpreter "
-            "gets 1 thread unless --threads says otherwise.",
-            show_default="the usable cores",
-        ),
-    ] = None,
+    workers: WorkersOption = None,
     threads: ThreadsOption = None,
     backend: BackendOption = None,
     as_json: JsonOption = False,
@@ -627,6 +619,7 @@ def serve(
         ),
     ] = None,
     model: ModelOption = None,
+    workers: WorkersOption = None,
     threads: ThreadsOption = None,
     backend: BackendOption = None,
     max_pixels: MaxPixelsOption = None,
@@ -642,16 +635,17 @@ def serve(
 ) -> None:
     """Classify images over HTTP: POST /classify, GET /healthz, GET /metrics (Prometheus).
 
-    POST an image as the body, or several as multipart/form-data files (?number=1, ?top_k=K); the answer is the record `classify --json` prints (a JSON array for several). Ends on Ctrl-C (exit 130) or SIGTERM (exit 0).
+    POST an image as the body, or several as multipart/form-data files (?number=1, ?top_k=K); the answer is the record `classify --json` prints (a JSON array for several). With --workers N, N processes answer on the port (the limits are each one's). Ends on Ctrl-C (exit 130) or SIGTERM (exit 0).
     """
     from ..core.classifier import ClassifierOptions
+    from ..core.pool import usable_cores
     from ..serve.service import ServeOptions
-    from ..serve.service import serve as run_server
+    from ..serve.processes import serve as run_server
 
     with _user_errors("serve"):
         options = ServeOptions(
             host=host, port=port, token=token, max_body=max_body, max_concurrent=max_concurrent,
-            timeout=timeout, classifier=ClassifierOptions(
+            timeout=timeout, workers=workers or usable_cores(), classifier=ClassifierOptions(
                 model=model, num_threads=threads, backend=backend.value if backend else None,
                 max_pixels=max_pixels,
             ),

@@ -90,6 +90,8 @@ HELP = {
     "--data": "A local MNIST: mnist.npz or a folder of the four IDX files.",
     "--out": "Output folder",  # each command says what it writes there
     "--threads": "Interpreter threads.",
+    "--workers": "Processes to work with (1: this one only); each one's interpreter gets "
+    "1 thread unless --threads says otherwise.",
     "--backend": "The TFLite interpreter (also $EDGE_DIGITS_BACKEND).",
     "--max-pixels": "Refuse larger images unread (decompression bombs; "
     "default: $EDGE_DIGITS_MAX_PIXELS, else 89478485).",
@@ -124,6 +126,10 @@ DataOption = Annotated[
 ThreadsOption = Annotated[
     int | None,
     typer.Option("--threads", min=1, help=HELP["--threads"], show_default="the backend's"),
+]
+WorkersOption = Annotated[  # classify's and serve's: local processes
+    int | None,
+    typer.Option("--workers", min=1, help=HELP["--workers"], show_default="the usable cores"),
 ]
 ThreadsListOption = Annotated[  # bench's
     list[int] | None,

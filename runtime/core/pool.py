@@ -232,9 +232,15 @@ def _start_worker(
 ) -> None:
     """In each worker, first: Ctrl-C is the parent's to handle; exit when the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+    watch_parent(parent)
     if initializer is not None:
         initializer(*initargs)
+
+
+def watch_parent(parent: int) -> None:
+    """Exit this process (a worker) as soon as `parent` is no longer its parent: killed with
+    SIGKILL, it could not stop its workers itself."""
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
 
 
 def _exit_with(parent: int) -> None:

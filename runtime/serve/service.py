@@ -17,7 +17,9 @@ send its whole request, however slowly it trickles in (408, or closed before a r
 The server is the standard library's ThreadingHTTPServer (HTTP/1.1, keep-alive), chosen by
 measurement over uvicorn (benchmarks/serve_load.py): see docs/ARCHITECTURE.md, "serve".
 Classification runs on a pool of `Classifier`s, one interpreter (one thread) each, since an
-interpreter serves one call at a time; the interpreter and OpenCV release the GIL.
+interpreter serves one call at a time; the interpreter and OpenCV release the GIL. With
+`workers` > 1, that many processes answer on the same socket (`processes.py`); the limits
+above are each process's.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import hmac
 import io
 import json
 import math
+import os
 import queue
 import signal
 import socket
@@ -39,6 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -58,6 +62,11 @@ TIMEOUT = 10.0  # seconds a client may take to send a request (and a kept-alive 
 MAX_FILES = MAX_BATCH  # files in one multipart request
 LOCALHOST = ("127.0.0.1", "::1", "localhost")
 JSON = "application/json"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's: where processes keep values
+# With several processes on one socket: before accepting, a process waits this long per
+# connection it has open, so that an idler one takes the new connection (nginx balances its
+# workers so); a process with none waits not at all.
+ACCEPT_DELAY_S = 0.0005
 
 
 @dataclass(frozen=True)
@@ -69,8 +78,9 @@ class ServeOptions:
         token: a bearer token /classify and /metrics ask for (None: none asked).
         classifier: model, threads, backend, pixel limit (each interpreter: 1 thread unless
             `classifier.num_threads` says otherwise).
-        interpreters: classifiers working at once (None: the usable cores, at most
-            max_concurrent).
+        interpreters: classifiers working at once in each process (None: the usable cores
+            shared among the processes, at least 1, at most max_concurrent).
+        workers: processes answering (see `processes.py`); the limits are each one's.
     """
 
     host: str = "127.0.0.1"
@@ -82,9 +92,10 @@ class ServeOptions:
     max_connections: int = MAX_CONNECTIONS
     timeout: float = TIMEOUT
     interpreters: int | None = None
+    workers: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("max_body", "max_concurrent", "max_connections"):
+        for name in ("max_body", "max_concurrent", "max_connections", "workers"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be 1 or more")
         if self.timeout <= 0:
@@ -121,10 +132,14 @@ class Service:
     """What the server does, apart from HTTP: classify a body, say health, show metrics.
     Thread-safe; the HTTP layer (`Server`) and benchmarks/serve_load.py's ASGI app share it."""
 
-    def __init__(self, options: ServeOptions) -> None:
+    def __init__(self, options: ServeOptions, *, shared_metrics: Path | None = None) -> None:
+        """`shared_metrics`: the folder where the processes of `serve --workers N` keep their
+        metrics (prometheus-client's multiprocess mode, set up by `processes.py`)."""
         self.options = options
         first = Classifier(options.classifier)  # a wrong model fails here, before listening
-        count = options.interpreters or min(_usable_cores(), options.max_concurrent)
+        count = options.interpreters or min(
+            max(1, _usable_cores() // options.workers), options.max_concurrent
+        )
         worker = replace(
             options.classifier,
             model=first.model_path,
@@ -141,7 +156,14 @@ class Service:
             self._pool.put(Classifier(worker))
         self._slots = threading.BoundedSemaphore(options.max_concurrent)
         self.started = time.monotonic()
-        self.registry = registry = new_registry(first)
+        self.registry = new_registry(first)
+        # Shared: each process's values go to files, summed by the collector; registered
+        # here as well, they would be shown twice.
+        registry = None if shared_metrics is not None else self.registry
+        if shared_metrics is not None:
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            MultiProcessCollector(self.registry, str(shared_metrics))
         self._requests = Counter(
             "http_requests", "HTTP requests answered, by handler and status code.",
             ["handler", "code"], namespace=NAMESPACE, registry=registry,
@@ -160,16 +182,16 @@ class Service:
         )  # fmt: skip
         self._in_flight = Gauge(
             "http_requests_in_flight", "Requests being read or classified now.",
-            namespace=NAMESPACE, registry=registry,
+            namespace=NAMESPACE, registry=registry, multiprocess_mode="livesum",
         )  # fmt: skip
         self._interpreters = Gauge(
             "interpreters", "Classifiers (interpreters) answering requests.",
-            namespace=NAMESPACE, registry=registry,
+            namespace=NAMESPACE, registry=registry, multiprocess_mode="livesum",
         )  # fmt: skip
         self._interpreters.set(count)
         Gauge(
             "max_concurrent_requests", "Requests read and classified at once; more get 503.",
-            namespace=NAMESPACE, registry=registry,
+            namespace=NAMESPACE, registry=registry, multiprocess_mode="livesum",
         ).set(options.max_concurrent)  # fmt: skip
 
     # -- what the handlers call ------------------------------------------------------------
@@ -221,6 +243,8 @@ class Service:
             "status": "ok",
             "model": str(classifier.model_path),
             "backend": classifier.backend,
+            "workers": self.options.workers,
+            "pid": os.getpid(),
             "uptime": round(time.monotonic() - self.started, 1),
         })  # fmt: skip
 
@@ -293,14 +317,24 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, *, listener: socket.socket | None = None) -> None:
+        """`listener`: a socket already listening (another process's, `processes.py`);
+        None: bind and listen at the options' host and port."""
         self.service = service
         options = service.options
         self.address_family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
         self._connections = threading.BoundedSemaphore(options.max_connections)
+        self._open = 0  # connections being served (their threads running)
+        self._open_lock = threading.Lock()
+        self._shared = listener is not None or options.workers > 1
+        # The socket's timeout: a client sending slowly, or idling between requests.
+        handler = type("Handler", (_Handler,), {"timeout": options.timeout})
+        if listener is not None:
+            super().__init__(listener.getsockname(), handler, bind_and_activate=False)
+            self.socket.close()
+            self.socket = listener
+            return
         try:
-            # The socket's timeout: a client sending slowly, or idling between requests.
-            handler = type("Handler", (_Handler,), {"timeout": options.timeout})
             super().__init__((options.host, options.port), handler)
         except OSError as error:
             raise UsageError(
@@ -317,6 +351,11 @@ class Server(ThreadingHTTPServer):
             shown = socket.gethostname()
         return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}/"
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        if self._shared and self._open:
+            time.sleep(ACCEPT_DELAY_S * self._open)  # see ACCEPT_DELAY_S
+        return self.socket.accept()  # on a shared socket, BlockingIOError: another took it
+
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._connections.acquire(blocking=False):  # full: answer here, no thread
             self.service.count("connection", OVERLOADED.status, 0.0, "too many connections")
@@ -327,17 +366,24 @@ class Server(ThreadingHTTPServer):
                 pass
             self.shutdown_request(request)
             return
+        with self._open_lock:
+            self._open += 1
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self._connections.release()
+            self._closed()
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._connections.release()
+            self._closed()
+
+    def _closed(self) -> None:
+        with self._open_lock:
+            self._open -= 1
+        self._connections.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
@@ -510,13 +556,8 @@ class Terminated(BaseException):
     """SIGTERM: the server stops as on Ctrl-C, but as a normal end (exit 0)."""
 
 
-def serve(options: ServeOptions, *, echo: Callable[[str], None] = lambda line: None) -> None:
-    """Serve until Ctrl-C (KeyboardInterrupt) or SIGTERM (returns)."""
-    if options.token is None and options.host not in LOCALHOST:
-        echo(f"warning: serving on {options.host} without a token: anyone who reaches this "
-             f"port can classify; give --token or ${TOKEN_ENV}")  # fmt: skip
-    server = Server(Service(options))
-    echo(f"serving on {server.url} (POST /classify, GET /healthz, GET /metrics)")
+def run_server(server: Server) -> None:
+    """Serve until Ctrl-C (KeyboardInterrupt) or SIGTERM (returns); then close the socket."""
 
     def terminate(signum: int, frame: Any) -> None:
         raise Terminated
