@@ -34,15 +34,38 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A certificate authority and a server certificate it signed, for 127.0.0.1 and
+    localhost (openssl's command line): the CA's certificate, the server's, its key."""
+    ca, ca_key = folder / "ca.crt", folder / "ca.key"
+    server, key, request = folder / "server.crt", folder / "server.key", folder / "server.csr"
+    names = folder / "names.ext"
+    names.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for command in (
+        ["req", "-x509", *curve, "-keyout", ca_key, "-out", ca, "-days", "2",
+         "-subj", "/CN=edge-digits test CA"],
+        ["req", *curve, "-keyout", key, "-out", request, "-subj", "/CN=localhost"],
+        ["x509", "-req", "-in", request, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", server, "-days", "2", "-extfile", names],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True)
+    return ca, server, key
+
+
 class Broker:
     """mosquitto on 127.0.0.1:`port`, configured in `folder`; `users` {name: password}
-    turns anonymous access off."""
+    turns anonymous access off; `tls` makes the listener TLS only (`mqtts://`), with a
+    certificate signed by a CA made for the test (`ca`)."""
 
-    def __init__(self, folder: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, folder: Path, users: dict[str, str] | None = None, *, tls: bool = False
+    ) -> None:
         assert MOSQUITTO is not None, MISSING
         self.folder = folder
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.ca: Path | None = None
         lines = [
             f"listener {self.port} 127.0.0.1",
             # Sessions and queued messages survive a restart, as on a real installation.
@@ -64,13 +87,16 @@ class Broker:
             lines += ["allow_anonymous false", f"password_file {passwords}"]
         else:
             lines.append("allow_anonymous true")
+        if tls:
+            self.ca, certificate, key = make_certificates(folder)
+            lines += [f"cafile {self.ca}", f"certfile {certificate}", f"keyfile {key}"]
         self.config = folder / "mosquitto.conf"
         self.config.write_text("\n".join(lines) + "\n")
         self.start()
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.ca else 'mqtt'}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         log = (self.folder / "mosquitto.log").open("ab")
@@ -151,6 +177,8 @@ class Subscriber:
         self.client.on_connect = connected
         self.client.on_subscribe = subscribed
         self.client.on_message = received
+        if broker.ca is not None:
+            self.client.tls_set(ca_certs=str(broker.ca))
         self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
         assert self._subscribed.wait(10), "the subscription was not acknowledged"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +34,9 @@ VIDEO = ROOT / "examples" / "camera_7_2_1.avi"
 EXPECTED = [(6, 7), (14, None), (19, 2), (27, 1)]
 
 needs_broker = pytest.mark.skipif(MOSQUITTO is None, reason=MISSING)
+needs_openssl = pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="needs openssl's command line (.ci/run installs it)"
+)
 paho = pytest.importorskip("paho.mqtt.client", reason="needs the mqtt extra (paho-mqtt)")
 
 
@@ -229,6 +233,50 @@ def test_a_wrong_password_is_one_line_and_the_camera_reads_on(tmp_path, cli):
     assert refused[0].startswith("warning: mqtt: mqtt://127.0.0.1:")
     assert "wrong" not in result.stderr  # the password is never shown
     assert result.errors[-2].startswith("warning: mqtt: 4 readings were never sent")
+
+
+@needs_broker
+@needs_openssl
+def test_mqtts_publishes_over_tls_to_a_broker_whose_ca_is_trusted(tmp_path, cli, monkeypatch):
+    """mqtts://: the broker's certificate is checked against the trusted CAs; a broker with
+    its own CA is trusted through OpenSSL's SSL_CERT_FILE, as README says."""
+    broker = Broker(tmp_path, tls=True)
+    try:
+        assert broker.ca is not None
+        watcher = Subscriber(broker, "tls/#")
+        monkeypatch.setenv("SSL_CERT_FILE", str(broker.ca))
+        result = cli("camera", "--source", str(VIDEO), "--mqtt", f"{broker.url}/tls",
+                     "--device-id", "pi1")  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        messages = watcher.wait("tls/pi1/reading", len(EXPECTED))
+        assert [message.json() for message in messages] == lines
+        assert frames_and_labels(messages) == EXPECTED
+        watcher.close()
+        assert not [line for line in result.errors if line.startswith("warning")]
+    finally:
+        broker.stop()
+
+
+@needs_broker
+@needs_openssl
+def test_mqtts_with_an_untrusted_certificate_is_one_line_and_the_camera_reads_on(
+    tmp_path, cli, monkeypatch
+):
+    broker = Broker(tmp_path, tls=True)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    try:
+        result = cli("camera", "--source", str(VIDEO), "--max-fps", "30",
+                     "--mqtt", f"{broker.url}/tls")  # fmt: skip
+    finally:
+        broker.stop()
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == len(EXPECTED)
+    away = [line for line in result.errors if "cannot connect" in line]
+    assert len(away) == 1, result.stderr
+    assert away[0].startswith(f"warning: mqtt: {broker.url}: cannot connect")
+    assert "the broker's certificate is not trusted: " in away[0]
+    assert "set SSL_CERT_FILE to the CA's certificate" in away[0]
 
 
 def test_no_broker_is_one_line_and_the_camera_reads_on(cli):

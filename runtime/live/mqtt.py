@@ -18,6 +18,8 @@ import json
 import os
 import re
 import socket
+import ssl
+import sys
 import threading
 import time
 import warnings
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from ..errors import EdgeDigitsWarning, MissingDependencyError, UsageError
+from ..errors import EdgeDigitsWarning, MissingDependencyError, UsageError, one_line
 from .sinks import camera_record
 from .watch import FrameResult, Reading
 
@@ -43,6 +45,26 @@ RECONNECT_MIN, RECONNECT_MAX = 1, 30  # seconds: paho's backoff doubles from min
 KEEPALIVE = 30  # seconds; a broker that vanishes without closing is noticed within 1.5x this
 CLOSE_TIMEOUT = 5.0  # seconds to wait at the end of a run for the last readings' acknowledgement
 ONLINE, OFFLINE = "online", "offline"
+
+
+def _why_not(error: BaseException | None) -> str:
+    """Why a connection could not be made, as the user can act on it."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return (
+            f"the broker's certificate is not trusted: {error.verify_message}; for a broker "
+            "with its own certificate authority, set SSL_CERT_FILE to the CA's certificate"
+        )
+    if isinstance(error, ssl.SSLError):
+        return f"TLS failed: {error.reason or one_line(error)}; is the port a TLS listener?"
+    if isinstance(error, ConnectionRefusedError):
+        return "nothing answers there"
+    if isinstance(error, socket.gaierror):
+        return "the name does not resolve"
+    if isinstance(error, TimeoutError):
+        return "no answer in time"
+    if error is None:
+        return "nothing answers there, or the name does not resolve"
+    return one_line(error)
 
 
 @dataclass(frozen=True)
@@ -305,7 +327,8 @@ class MqttPublisher:
             self._outage(f"the connection was lost ({reason})")
 
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
-        self._outage("cannot connect (nothing answers there, or the name does not resolve)")
+        # paho calls this while handling the connection's OSError: the cause is at hand.
+        self._outage(f"cannot connect ({_why_not(sys.exc_info()[1])})")
 
     def _outage(self, why: str) -> None:
         """Say once per outage that the broker is away."""
