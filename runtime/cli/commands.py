@@ -58,8 +58,8 @@ from .options import (
     Strategy,
     ThreadsListOption,
     ThreadsOption,
-    WorkersOption,
     UserDataOption,
+    WorkersOption,
     Xnnpack,
     out_option,
 )
@@ -639,8 +639,8 @@ def serve(
     """
     from ..core.classifier import ClassifierOptions
     from ..core.pool import usable_cores
-    from ..serve.service import ServeOptions
     from ..serve.processes import serve as run_server
+    from ..serve.service import ServeOptions
 
     with _user_errors("serve"):
         options = ServeOptions(

@@ -153,9 +153,9 @@ class _Workers:
             if not ended or self._stopping.is_set():
                 continue
             for sentinel in ended:
-                process = sentinels[sentinel]
+                process = sentinels[sentinel]  # type: ignore[index]  # a sentinel: an int
                 process.join()
-                mark_process_dead(process.pid, str(self._folder))
+                mark_process_dead(process.pid, str(self._folder))  # type: ignore[no-untyped-call]
                 self._echo(f"warning: serve's worker process {process.pid} ended (exit "
                            f"{process.exitcode}); starting another")  # fmt: skip
                 with self._lock:

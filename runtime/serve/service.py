@@ -163,7 +163,7 @@ class Service:
         if shared_metrics is not None:
             from prometheus_client.multiprocess import MultiProcessCollector
 
-            MultiProcessCollector(self.registry, str(shared_metrics))
+            MultiProcessCollector(self.registry, str(shared_metrics))  # type: ignore[no-untyped-call]
         self._requests = Counter(
             "http_requests", "HTTP requests answered, by handler and status code.",
             ["handler", "code"], namespace=NAMESPACE, registry=registry,
