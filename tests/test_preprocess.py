@@ -442,3 +442,36 @@ def test_any_2d_uint8_array_gives_no_digit_or_a_valid_input(image):
         assert out.reason
     else:
         assert_model_input(out)
+
+
+# -- colour pictures: luma, or the channel that shows the digit ------------------------------
+
+SEVEN = Path(__file__).resolve().parents[1] / "examples" / "mnist_test_0000_label7.png"
+
+
+def coloured(background: tuple[int, int, int], ink: tuple[int, int, int]) -> Image.Image:
+    """examples/mnist_test_0000_label7.png's 7, in `ink` on `background`, 4x larger."""
+    strength = np.asarray(Image.open(SEVEN).convert("L").resize((112, 112)), np.float32) / 255
+    back, front = np.array(background, np.float32), np.array(ink, np.float32)
+    pixels = back + strength[..., None] * (front - back)
+    return Image.fromarray(pixels.round().astype(np.uint8), "RGB")
+
+
+def test_a_blue_led_digit_on_a_dark_face_is_read_from_its_blue_channel():
+    picture = coloured((18, 20, 28), (60, 70, 250))  # luma: 19 to 81; blue: 28 to 250
+    gray = pil_to_gray(picture)
+    assert np.array_equal(gray, np.asarray(picture)[..., 2])
+    large = Image.open(SEVEN).convert("L").resize((112, 112))
+    plain = assert_model_input(preprocess_gray(np.asarray(large)))
+    seen = assert_model_input(preprocess_gray(gray))
+    assert np.corrcoef(plain.ravel(), seen.ravel())[0, 1] > 0.9  # the same 7
+
+
+def test_contrasted_colour_and_gray_pictures_keep_luma():
+    pictures = [
+        coloured((250, 250, 245), (30, 40, 150)),  # blue ink on white paper
+        coloured((0, 0, 0), (255, 255, 255)),  # white on black
+        coloured((120, 120, 120), (170, 170, 170)),  # grey on grey: no channel does better
+    ]
+    for picture in pictures:
+        assert np.array_equal(pil_to_gray(picture), np.asarray(picture.convert("L")))
