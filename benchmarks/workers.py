@@ -6,7 +6,9 @@ times, alternating, after one untimed run of each (the page cache); every run's 
 be byte-for-byte that of `--workers 1`. Recorded per run: wall time, images/s, and the CPU
 seconds of the command and its workers; per setting the median images/s and its ratio to
 `--workers 1`. On a shared machine absolute figures drift with the load (the load average
-is recorded); ratios measured together drift less.
+is recorded); ratios measured together drift less. After each round, the machine's ceiling
+is measured too: N processes doing pure-Python CPU work against one (on a virtual machine
+the cores may give less than N).
 
     .venv/bin/python benchmarks/workers.py [--count 10000] [--runs 5]
 
@@ -67,6 +69,33 @@ def run(folder: Path, workers: int) -> tuple[dict[str, float], bytes]:
     return {"wall_s": wall, "cpu_s": cpu}, done.stdout
 
 
+SPIN = 8_000_000  # additions: about half a second of one core
+
+
+def _spin(count: int) -> float:
+    """Pure-Python CPU work, no memory traffic; its own wall time."""
+    start = time.perf_counter()
+    total = 0
+    for value in range(count):
+        total += value
+    return time.perf_counter() - start
+
+
+def ceiling(processes: int) -> float:
+    """How much faster `processes` processes do `processes` times the same pure CPU work than
+    one process does it once over: what this machine's cores give at best (on a virtual
+    machine, sibling threads or a busy host give less than `processes`)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        pool.map(_spin, [1000] * processes)  # started and warm
+        alone = min(pool.map(_spin, [SPIN]) for _ in range(3))[0]
+        start = time.perf_counter()
+        pool.map(_spin, [SPIN] * processes)
+        together = time.perf_counter() - start
+    return processes * alone / together
+
+
 def measure(folder: Path, count: int, settings: list[int], runs: int) -> dict[str, Any]:
     reference: bytes | None = None
     identical = True
@@ -75,12 +104,15 @@ def measure(folder: Path, count: int, settings: list[int], runs: int) -> dict[st
         reference = reference if reference is not None else output
         identical &= output == reference
     measured: dict[int, list[dict[str, float]]] = {workers: [] for workers in settings}
+    ceilings: dict[int, list[float]] = {workers: [] for workers in settings[1:]}
     for _ in range(runs):
         for workers in settings:
             figures, output = run(folder, workers)
             identical &= output == reference
             figures["images_per_s"] = count / figures["wall_s"]
             measured[workers].append(figures)
+        for workers in settings[1:]:
+            ceilings[workers].append(ceiling(workers))
     assert reference is not None
     base = statistics.median(r["images_per_s"] for r in measured[settings[0]])
     summary = {}
@@ -92,6 +124,8 @@ def measure(folder: Path, count: int, settings: list[int], runs: int) -> dict[st
             "cpu_s_median": statistics.median(r["cpu_s"] for r in results),
             "ratio_to_1": rate / base,
         }
+        if workers in ceilings:
+            summary[str(workers)]["machine_ceiling_median"] = statistics.median(ceilings[workers])
     ratio_2 = summary["2"]["ratio_to_1"]
     return {
         "images": count,
@@ -126,7 +160,8 @@ def main() -> None:
     args.out.write_text(json.dumps(record, indent=2) + "\n")
 
     table = Table(title=f"classify --json on {args.count:,} PNG files, median of {args.runs} runs")
-    for column in ("--workers", "images/s", "wall (s)", "CPU (s)", "x --workers 1"):
+    columns = ("--workers", "images/s", "wall (s)", "CPU (s)", "x --workers 1", "machine ceiling")
+    for column in columns:
         table.add_column(column, justify="right")
     for workers, row in record["summary"].items():
         table.add_row(
@@ -135,6 +170,7 @@ def main() -> None:
             f"{row['wall_s_median']:.2f}",
             f"{row['cpu_s_median']:.2f}",
             f"{row['ratio_to_1']:.2f}",
+            f"{row['machine_ceiling_median']:.2f}" if "machine_ceiling_median" in row else "-",
         )
     console = Console()
     console.print(table)

@@ -73,6 +73,18 @@ def mnist() -> Mnist:
 
 
 @pytest.fixture(scope="session")
+def mnist_file(mnist: Mnist, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """MNIST as one file for `--mnist`, so subprocesses (training workers, an interrupted
+    run) never touch a cache."""
+    if mnist.path.is_file():
+        return Path(mnist.path)
+    path = tmp_path_factory.mktemp("mnist") / "mnist.npz"
+    np.savez(path, x_train=mnist.x_train, y_train=mnist.y_train,
+             x_test=mnist.x_test, y_test=mnist.y_test)  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="session")
 def digit_pngs(mnist: Mnist, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, int]]:
     """The first 200 MNIST test digits written as 28x28 PNG files, with their labels."""
     folder = tmp_path_factory.mktemp("mnist_pngs")

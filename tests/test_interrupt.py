@@ -39,17 +39,6 @@ CONVERT = ["-p", "float32", "-p", "int8", "--calibration", "100"]
 
 
 @pytest.fixture(scope="module")
-def mnist_file(mnist, tmp_path_factory) -> Path:
-    """MNIST as a file for `--data`, so the subprocesses never touch a cache."""
-    if mnist.path.is_file():
-        return Path(mnist.path)
-    path = tmp_path_factory.mktemp("mnist") / "mnist.npz"
-    np.savez(path, x_train=mnist.x_train, y_train=mnist.y_train,
-             x_test=mnist.x_test, y_test=mnist.y_test)  # fmt: skip
-    return path
-
-
-@pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
     return {
         **os.environ,

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from edge_digits.runtime.errors import UsageError
 from edge_digits.train.multiworker import check_options, parse_cluster
@@ -29,17 +28,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for one in sockets:
             one.close()
-
-
-@pytest.fixture(scope="module")
-def mnist_file(mnist, tmp_path_factory) -> Path:
-    """MNIST as a file for `--data`, so the worker processes never touch a cache."""
-    if mnist.path.is_file():
-        return Path(mnist.path)
-    path = tmp_path_factory.mktemp("mnist") / "mnist.npz"
-    np.savez(path, x_train=mnist.x_train, y_train=mnist.y_train,
-             x_test=mnist.x_test, y_test=mnist.y_test)  # fmt: skip
-    return path
 
 
 def start_workers(args: list[str], tmp: Path, name: str) -> list[tuple[subprocess.Popen, Path]]:

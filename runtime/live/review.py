@@ -24,6 +24,7 @@ from typing import Any
 from ..core.crops import read_manifest
 from ..errors import DataError, UsageError, one_line
 from ..files.atomic import atomic_write_text
+from .pages import send_body
 
 LABELS_CSV = "labels.csv"
 LABELS = (*(str(d) for d in range(10)), "none", "drop")
@@ -121,12 +122,7 @@ def serve(review: Review, host: str, port: int) -> ThreadingHTTPServer:
             pass
 
         def _send(self, status: int, body: bytes, kind: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+            send_body(self, status, body, kind)
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]

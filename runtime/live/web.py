@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 
 from ..errors import UsageError
+from .pages import send_body
 from .sinks import annotate, camera_record
 from .watch import FrameResult, Reading
 
@@ -280,12 +281,7 @@ def _handler(live: LiveServer) -> type[BaseHTTPRequestHandler]:
                 self._send(b"not found\n", "text/plain", HTTPStatus.NOT_FOUND)
 
         def _send(self, body: bytes, kind: str, status: HTTPStatus = HTTPStatus.OK) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+            send_body(self, status, body, kind)
 
         def _stream(self) -> None:
             self.send_response(HTTPStatus.OK)
