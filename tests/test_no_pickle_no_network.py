@@ -55,6 +55,13 @@ ALLOWED: dict[str, dict[str, str]] = {
     },
     "runtime/live/mqtt.py": {
         "socket": "`camera --mqtt`: the host name as the default device id (paho connects)",
+        "ssl": "`camera --mqtt mqtts://`: why a TLS connection failed, told to the user",
+    },
+    "runtime/serve/processes.py": {
+        "socket": "`edge-digits serve --workers N`: the listening socket the processes share",
+    },
+    "runtime/live/pages.py": {
+        "http.server": "the answers of the pages of `camera --serve` and `review`; it fetches nothing",
     },
     "runtime/live/review.py": {
         "http.server": "`edge-digits review DIR`: a local page the user asks for; it fetches nothing",

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from edge_digits.runtime.errors import EdgeDigitsError, UsageError, one_line
+from edge_digits.runtime.errors import EdgeDigitsError, UsageError
 
 TF_CONFIG = "TF_CONFIG"
 
@@ -43,6 +43,7 @@ class Cluster:
     workers: int
     task: str  # "worker 1 of 2"
     chief: bool
+    others: tuple[str, ...] = ()  # the other tasks: ("worker 0",)
 
 
 def parse_cluster(text: str) -> tuple[str, ...]:
@@ -114,8 +115,15 @@ def start(cluster: tuple[str, ...], task_index: int | None) -> Cluster:
     chief = task_type == "chief" or (
         task_type == "worker" and task_id == 0 and "chief" not in tasks
     )
-    workers = sum(len(names) for kind, names in tasks.items() if kind in ("chief", "worker"))
-    return Cluster(strategy, workers, f"{task_type} {task_id} of {workers}", chief)
+    members = [
+        (kind, index) for kind, names in tasks.items() if kind in ("chief", "worker")
+        for index in range(len(names))
+    ]  # fmt: skip
+    others = tuple(
+        f"{kind} {index}" for kind, index in members if (kind, index) != (task_type, task_id)
+    )
+    workers = len(members)
+    return Cluster(strategy, workers, f"{task_type} {task_id} of {workers}", chief, others)
 
 
 def dataset(x: Any, y: Any, batch_size: int, *, shuffle_seed: int | None) -> Any:
@@ -138,10 +146,12 @@ def shard_by_element(data: Any) -> Any:
 
 
 @contextlib.contextmanager
-def stopped_workers(out: os.PathLike[str] | str) -> Iterator[None]:
+def stopped_workers(out: os.PathLike[str] | str, others: tuple[str, ...] = ()) -> Iterator[None]:
     """A worker that stops (killed, Ctrl-C, its machine restarted) fails the others' next
     collective op within seconds: one line (exit 1) naming it and how to go on, for the
-    traceback TensorFlow would give."""
+    traceback TensorFlow would give. TensorFlow names the stopped tasks when its heartbeats
+    saw them go; when a collective op failed first, it does not, and with one other task
+    (`others`) that is the one."""
     import tensorflow as tf
 
     try:
@@ -160,8 +170,10 @@ def stopped_workers(out: os.PathLike[str] | str) -> Iterator[None]:
         tasks = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", listed)))
         if tasks:
             who = " and ".join(f"{kind} {index}" for kind, index in tasks) + " stopped"
+        elif len(others) == 1:
+            who = f"{others[0]} stopped"
         else:
-            who = f"another worker stopped ({one_line(error, 100)})"
+            who = "another worker stopped (a collective operation with it failed)"
         raise EdgeDigitsError(
             f"multi-worker training: {who}; start every worker again with --resume --out {out}"
         ) from None

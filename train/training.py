@@ -558,7 +558,7 @@ def _train(
     stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience)
     with contextlib.ExitStack() as multi_worker:
         if cluster is not None:
-            multi_worker.enter_context(multiworker.stopped_workers(config.out))
+            multi_worker.enter_context(multiworker.stopped_workers(config.out, cluster.others))
             multi_worker.enter_context(multiworker.keras_fixes(model, cluster.strategy))
         for end, inputs in phases:
             start = max(initial_epoch, phases[0][0] if inputs is plain and len(phases) > 1 else 0)
