@@ -36,7 +36,7 @@ from seven_segment import write_set
 
 EDGE_DIGITS = str(Path(sys.executable).parent / "edge-digits")
 TRAIN_PICTURES, TEST_PICTURES = 300, 500
-FINE_TUNE = ["--epochs", "3", "--limit", "12000", "--data-weight", "0.3", "--patience", "3"]
+FINE_TUNE = ["--epochs", "6", "--limit", "12000", "--data-weight", "0.3", "--patience", "6"]
 
 
 def accuracy(
