@@ -739,3 +739,51 @@ def test_a_very_long_file_name_does_not_stop_the_debug_dir(classifier, mnist, tm
     results = list(classify_paths(classifier, [str(path)], debug_dir=tmp_path / "debug"))
     assert results[0].ok and results[0].prediction.label == mnist.y_test[0]
     assert len(list((tmp_path / "debug").iterdir())) == 5
+
+
+# -- pieces of one digit, stacked ---------------------------------------------------------
+
+
+def segments(lit: str, left: int = 40, slant: int = 0) -> np.ndarray:
+    """A seven-segment digit's lit segments ("abc" is a 7), dark on white, 120x100, the
+    middle segment's place a gap: the upper and lower segments are separate pieces.
+    `slant` shifts the upper segments right by that many pixels (an italic display)."""
+    page = np.full((120, 100 + 2 * left), 250, np.uint8)
+    top, bottom = (lambda x: x + slant), (lambda x: x)
+    boxes = {
+        "a": (top(left + 6), 14, top(left + 34), 20),
+        "b": (top(left + 36), 22, top(left + 42), 54),
+        "f": (top(left), 22, top(left + 6), 54),
+        "c": (bottom(left + 36), 66, bottom(left + 42), 98),
+        "e": (bottom(left), 66, bottom(left + 6), 98),
+        "d": (bottom(left + 6), 100, bottom(left + 34), 106),
+    }
+    for name in lit:
+        x0, y0, x1, y1 = boxes[name]
+        page[y0:y1, x0:x1] = 20
+    return page
+
+
+@pytest.mark.parametrize("lit, slant", [("abc", 0), ("abc", 4), ("bc", 0), ("abcdef", 3)])
+def test_the_pieces_of_a_segmented_digit_are_kept_together(lit, slant):
+    from edge_digits.runtime.core.photo import analyse, choose_digit, union_box
+
+    picture = segments(lit, slant=slant)
+    analysed = analyse(picture)
+    assert analysed is not None
+    chosen = choose_digit(analysed.blobs, analysed.ink.shape)
+    assert len(chosen) == len(analysed.blobs)  # every piece, the gap notwithstanding
+    height = union_box(chosen)[3]
+    scale_y = picture.shape[0] / analysed.ink.shape[0]
+    assert height * scale_y > 70  # from the top segments to the bottom ones (one is 32 tall)
+
+
+def test_a_digit_beside_another_is_not_merged_into_it():
+    from edge_digits.runtime.core.photo import analyse, choose_digit
+
+    picture = np.concatenate([segments("bc", left=20), segments("abcdef", left=20)], axis=1)
+    analysed = analyse(picture)
+    assert analysed is not None
+    chosen = choose_digit(analysed.blobs, analysed.ink.shape)
+    lefts = sorted({blob.x < analysed.ink.shape[1] / 2 for blob in chosen})
+    assert len(lefts) == 1  # pieces of one of the two digits only

@@ -12,7 +12,8 @@ Steps (each a small function, all deterministic):
 4. ``choose_digit``: the dominant ink region: components touching the image border (page
    edges, shadows, table) and long thin ones (ruled lines) are set aside; the largest
    remaining one is the digit, and nearby fragments (a broken pencil stroke, the bar of a 5)
-   are merged into it.
+   are merged into it, as are pieces straight above or below it from further away (the
+   halves of a seven-segment digit, split where its middle segment is unlit).
 5. ``normalise_strokes``: thicken thin strokes (pencil, fine pen) so that once the digit is
    20 pixels tall its strokes are as wide as MNIST's (about 2 pixels).
 
@@ -43,6 +44,10 @@ TARGET_STROKE = 2.0 / 20.0  # MNIST strokes are about 2 px wide in the 20 px box
 PAGE_EDGE = 0.2  # a blob with this much of the shorter side on the border is a page edge
 BORDER_PREFERENCE = 0.25  # an inside blob this big (vs the largest) beats one on the border
 MERGE_MARGIN = 0.35  # fragments within this fraction of the digit's size are merged into it
+# A piece straight above or below the digit (most of its width within the digit's columns)
+# is merged from further away: the segments of a seven-segment digit, split at its middle.
+STACK_MARGIN = 0.8  # of the digit's height
+STACK_OVERLAP = 0.4  # of the narrower one's width (a slanted display shifts its segments)
 
 
 @dataclass(frozen=True)
@@ -256,16 +261,27 @@ def choose_digit(blobs: list[Blob], shape: tuple[int, ...]) -> list[Blob]:
         grew = False
         x, y, w, h = union_box(chosen)
         for blob in list(rest):
-            if (
+            near = (
                 blob.x <= x + w + margin
                 and blob.x + blob.w >= x - margin
                 and blob.y <= y + h + margin
                 and blob.y + blob.h >= y - margin
-            ):
+            )
+            if near or _stacked(blob, (x, y, w, h)):
                 chosen.append(blob)
                 rest.remove(blob)
                 grew = True
     return chosen
+
+
+def _stacked(blob: Blob, box: Box) -> bool:
+    """`blob` lies straight above or below `box` (see STACK_MARGIN), at most 1.5 times as tall."""
+    x, y, w, h = box
+    overlap = min(blob.x + blob.w, x + w) - max(blob.x, x)
+    if overlap < STACK_OVERLAP * min(blob.w, w) or blob.h > 1.5 * h:
+        return False
+    gap = max(blob.y - (y + h), y - (blob.y + blob.h))
+    return gap <= STACK_MARGIN * h
 
 
 def crop_blobs(
