@@ -787,3 +787,16 @@ def test_a_digit_beside_another_is_not_merged_into_it():
     chosen = choose_digit(analysed.blobs, analysed.ink.shape)
     lefts = sorted({blob.x < analysed.ink.shape[1] / 2 for blob in chosen})
     assert len(lefts) == 1  # pieces of one of the two digits only
+
+
+def test_a_column_of_digits_is_not_taken_in_one_by_one():
+    """Three 1s stacked with gaps of 2/3 of a digit's height: one piece at most joins from
+    afar (the other half of a seven-segment digit), so never the whole column."""
+    page = np.full((300, 120), 250, np.uint8)
+    for top in (20, 120, 220):  # 60 tall, gaps of 40
+        page[top : top + 60, 55:65] = 20
+    from edge_digits.runtime.core.photo import analyse, choose_digit
+
+    analysed = analyse(page)
+    assert analysed is not None and len(analysed.blobs) == 3
+    assert len(choose_digit(analysed.blobs, analysed.ink.shape)) < 3

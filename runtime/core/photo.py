@@ -256,6 +256,7 @@ def choose_digit(blobs: list[Blob], shape: tuple[int, ...]) -> list[Blob]:
     main = max(inside or pool, key=lambda b: b.area)
     margin = MERGE_MARGIN * max(main.w, main.h)
     chosen, rest = [main], [b for b in pool if b is not main]
+    stacked = False  # one piece at most joins from afar: two halves make a digit, not a column
     grew = True
     while grew:
         grew = False
@@ -267,7 +268,9 @@ def choose_digit(blobs: list[Blob], shape: tuple[int, ...]) -> list[Blob]:
                 and blob.y <= y + h + margin
                 and blob.y + blob.h >= y - margin
             )
-            if near or _stacked(blob, (x, y, w, h)):
+            if not near and not stacked and _stacked(blob, (x, y, w, h)):
+                near = stacked = True
+            if near:
                 chosen.append(blob)
                 rest.remove(blob)
                 grew = True
@@ -275,7 +278,8 @@ def choose_digit(blobs: list[Blob], shape: tuple[int, ...]) -> list[Blob]:
 
 
 def _stacked(blob: Blob, box: Box) -> bool:
-    """`blob` lies straight above or below `box` (see STACK_MARGIN), at most 1.5 times as tall."""
+    """`blob` lies straight above or below `box` (the digit so far; see STACK_MARGIN), at
+    most 1.5 times as tall."""
     x, y, w, h = box
     overlap = min(blob.x + blob.w, x + w) - max(blob.x, x)
     if overlap < STACK_OVERLAP * min(blob.w, w) or blob.h > 1.5 * h:
