@@ -132,7 +132,7 @@ def ordered_map(
         # The processes start with the first submissions: with SIGINT ignored here, they
         # inherit it ignored (across exec), so a Ctrl-C while one is still importing
         # cannot print its traceback.
-        with _sigint_ignored(), _main_module_hidden():
+        with sigint_ignored(), _main_module_hidden():
             give_out()
         if local is not None and first is not _NOTHING:
             pending.appendleft(_Done(local(first)))
@@ -195,7 +195,7 @@ def _stop(executor: ProcessPoolExecutor, pending: deque[Future[Any] | _Done[Any]
 
 
 @contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
+def sigint_ignored() -> Iterator[None]:
     """SIGINT ignored while the block runs (in the main thread; elsewhere nothing to do:
     only the main thread receives signals, and only it may change their handlers)."""
     if threading.current_thread() is not threading.main_thread():

@@ -200,23 +200,25 @@ def pil_to_gray(image: Image.Image) -> np.ndarray:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
+    luma = np.asarray(image.convert("L"), dtype=np.uint8)
     if image.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LAB", "HSV"):
-        return _colour_to_gray(np.asarray(image.convert("RGB"), dtype=np.uint8))
-    return np.asarray(image.convert("L"), dtype=np.uint8)
+        return _colour_to_gray(image, luma)
+    return luma
 
 
 LOW_CONTRAST = 96  # luma spread (levels) under which a single colour channel may do better
 CHANNEL_GAIN = 1.5  # ... if its spread is at least this many times the luma's
 
 
-def _colour_to_gray(rgb: np.ndarray) -> np.ndarray:
-    """Luma (ITU-R 601, as Pillow's "L"), unless the picture has little luma contrast and
-    one colour channel has much more: a blue or red LED glowing on a dark face, a coloured
-    pen on coloured paper, where luma all but erases the digit (blue counts 11%)."""
-    luma = np.asarray(Image.fromarray(rgb, "RGB").convert("L"), dtype=np.uint8)
+def _colour_to_gray(image: Image.Image, luma: np.ndarray) -> np.ndarray:
+    """`luma` (Pillow's "L" of the colour `image`), unless it has little contrast and one
+    colour channel has much more: a blue or red LED glowing on a dark face, a coloured pen
+    on coloured paper, where luma all but erases the digit (blue counts 11%). The colour
+    channels are only made for a picture of little contrast."""
     luma_spread = _spread(luma)
     if luma_spread >= LOW_CONTRAST:
         return luma
+    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
     spreads = [_spread(rgb[..., channel]) for channel in range(3)]
     best = int(np.argmax(spreads))
     if spreads[best] >= CHANNEL_GAIN * max(luma_spread, 1.0):

@@ -35,9 +35,8 @@ from dataclasses import replace
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
 
-from ..core.pool import watch_parent
+from ..core.pool import sigint_ignored, watch_parent
 from .service import (
     LOCALHOST,
     MULTIPROC_ENV,
@@ -45,7 +44,6 @@ from .service import (
     ServeOptions,
     Server,
     Service,
-    Terminated,
     run_server,
 )
 
@@ -134,13 +132,8 @@ class _Workers:
             args=(self._options, self._listener, os.getpid(), self._folder),
             daemon=True,
         )
-        # SIGINT ignored while it starts: it inherits that, and Ctrl-C is this process's.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main() else None
-        try:
+        with sigint_ignored():  # it inherits that while it starts: Ctrl-C is this process's
             process.start()
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
         return process
 
     def _watch(self) -> None:
@@ -179,21 +172,9 @@ class _Workers:
                 process.join(JOIN_S)
 
 
-def _main() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
 def _worker(options: ServeOptions, listener: socket.socket, parent: int, folder: Path) -> None:
     """A spawned worker: the same service on the inherited socket, until SIGTERM."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     watch_parent(parent)
     assert os.environ.get(MULTIPROC_ENV) == str(folder), "inherited from the parent"
-    server = Server(Service(options, shared_metrics=folder), listener=listener)
-
-    def terminate(signum: int, frame: Any) -> None:
-        raise Terminated
-
-    signal.signal(signal.SIGTERM, terminate)
-    with contextlib.suppress(Terminated):
-        server.serve_forever()
-    server.server_close()
+    run_server(Server(Service(options, shared_metrics=folder), listener=listener))
