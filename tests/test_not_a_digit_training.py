@@ -45,7 +45,7 @@ def test_no_letter_that_is_a_digit_in_all_but_name_is_a_negative(pictures):
     assert set("ABEFHKMNSZadekz?#&%") <= set(pictures.GLYPHS)
 
 
-@pytest.mark.parametrize("kind", ["euro1", "lowres", "chalk", "photo"])
+@pytest.mark.parametrize("kind", ["euro1", "lowres", "chalk", "photo", "thin"])
 def test_positive_pictures_keep_their_digit(pictures, kind, mnist):
     rng = np.random.default_rng(5)
     for _ in range(8):

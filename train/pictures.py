@@ -17,7 +17,8 @@ Negatives (`NEGATIVE_KINDS`):
   Modern), often redrawn as a hand would: skeleton, pen width, wobble, slant;
 - ``scribble``: a pen wandering with many turns, loops, zig-zags, hatching, stars, crosses;
 - ``crossed``: a digit crossed out with strokes or scribbled over;
-- ``piece``: part of a digit (cut along a random line), not a whole one;
+- ``piece``: part of a digit (cut along a random line), not a whole one, nor a straight
+  stroke or a closed loop (a 1 or a 0 in its own right);
 - ``texture``: paper grain, fabric, wood, noise, brick, grass, gravel;
 - ``photo``: a crop of an ordinary photograph;
 - ``blank``: blank paper with shadows, folds, specks and grain.
@@ -27,7 +28,9 @@ Positives (`POSITIVE_KINDS`), MNIST training digits drawn as real pictures show 
 - ``euro1``: European 1s (a flag at the top, sometimes a foot) and crossed 7s;
 - ``lowres``: a digit captured about 8 px tall, then enlarged and blurred;
 - ``chalk``: chalk on a board: broken, grainy strokes, light on dark;
-- ``photo``: dark ink on lit, shadowed paper, blurred and JPEG-compressed.
+- ``photo``: dark ink on lit, shadowed paper, blurred and JPEG-compressed;
+- ``thin``: a digit redrawn with a fine pen (its skeleton, 2-6 px wide at 84 px tall), as a
+  ballpoint or a pencil draws it.
 
 Each picture is then turned into model input by the runtime's own preprocessing
 (`preprocess_gray`), exactly as `edge-digits classify` would; a picture in which it finds no
@@ -170,7 +173,7 @@ def _scribble_ink(rng: Rng) -> np.ndarray:
     style = rng.choice(["wander", "zigzag", "spiral", "hatch", "star", "cross", "wave"])
     if style == "wander":
         ink = _polyline(
-            _smooth_path(rng, size, int(rng.integers(8, 30)), rng.uniform(0.8, 2.0)), size, width
+            _smooth_path(rng, size, int(rng.integers(12, 30)), rng.uniform(0.8, 2.0)), size, width
         )
     elif style == "zigzag":
         n = int(rng.integers(4, 12))
@@ -184,8 +187,8 @@ def _scribble_ink(rng: Rng) -> np.ndarray:
         )
         points = np.stack([xs, ys], 1) + rng.normal(0, 4, (n, 2))
         ink = _polyline(points, size, width)
-    elif style == "spiral":
-        t = np.linspace(0, rng.uniform(3, 7) * np.pi, 200)
+    elif style == "spiral":  # two turns at least: one and a half read as a 6, a 9 or an @
+        t = np.linspace(0, rng.uniform(4, 8) * np.pi, 240)
         r = np.linspace(4, size * 0.45, t.size) * rng.uniform(0.6, 1.0)
         centre = size / 2 + rng.normal(0, 3, 2)
         points = np.stack(
@@ -248,9 +251,9 @@ def _crossed_ink(rng: Rng, digit: np.ndarray) -> np.ndarray:
     if rng.random() < 0.5:
         over = _scribble_ink(rng)
         over = cv2.resize(over, (size, size))
-    else:  # one to three strokes across the whole digit
+    else:  # two or three strokes across the whole digit (one bar across a 7 is a crossed 7)
         over = np.zeros_like(ink)
-        for _ in range(int(rng.integers(1, 4))):
+        for _ in range(int(rng.integers(2, 4))):
             a = np.array([rng.uniform(0, 20), rng.uniform(10, size - 10)])
             b = np.array([rng.uniform(size - 20, size), rng.uniform(10, size - 10)])
             over = np.maximum(over, _polyline(np.array([a, b]), size, width))
@@ -263,18 +266,51 @@ def _crossed_ink(rng: Rng, digit: np.ndarray) -> np.ndarray:
     return np.maximum(ink, over)
 
 
+def _is_stroke(ink: np.ndarray) -> bool:
+    """A straight stroke, however broad: its skeleton spreads along one axis only (the
+    second principal axis under 0.25 of the first), as a 1's does."""
+    ys, xs = np.nonzero(skeletonize(ink > 0.3))
+    if xs.size < 3:
+        return True
+    spread = np.linalg.eigvalsh(np.cov(np.stack([xs, ys]).astype(np.float64)))
+    return bool(np.sqrt(max(spread[0], 0.0) / max(spread[1], 1e-9)) < 0.25)
+
+
+def _has_loop(ink: np.ndarray) -> bool:
+    """Whether the ink closes around a hole (at least 2% of its box): an 8's upper loop,
+    a 9's or a 6's, alone, is a 0."""
+    mask = cv2.morphologyEx(  # closed a little: a loop the cut grazes is still a loop
+        (ink > 0.3).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)
+    )
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return False
+    ys, xs = np.nonzero(mask)
+    box = float((np.ptp(xs) + 1) * (np.ptp(ys) + 1))
+    return any(
+        parent >= 0 and cv2.contourArea(contour) >= 0.02 * box
+        for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True)
+    )
+
+
 def _piece_ink(rng: Rng, digit: np.ndarray) -> np.ndarray | None:
     """Part of a digit: what lies on one side of a random line near its middle (25-60% of its
-    ink), so a segmenter's half-digit or a digit cut by the frame edge is not a digit."""
+    ink), so a segmenter's half-digit or a digit cut by the frame edge is not a digit. A piece
+    that is itself a digit is not kept: a straight stroke (any piece of a 1, a 7's or a 4's
+    stem) reads as a 1, a closed loop (an 8's, a 9's) as a 0."""
     ink = _digit_ink(digit)
     total = float(ink.sum())
     ys, xs = np.mgrid[0 : ink.shape[0], 0 : ink.shape[1]].astype(np.float32)
-    for _ in range(6):
+    for _ in range(10):
         angle = rng.uniform(0, 2 * np.pi)
         centre = np.array([ink.shape[1], ink.shape[0]]) / 2 + rng.normal(0, 6, 2)
         side = (xs - centre[0]) * np.cos(angle) + (ys - centre[1]) * np.sin(angle) > 0
         piece = ink * side
-        if 0.25 <= piece.sum() / max(total, 1e-6) <= 0.6:
+        if (
+            0.25 <= piece.sum() / max(total, 1e-6) <= 0.6
+            and not _is_stroke(piece)
+            and not _has_loop(piece)
+        ):
             return piece
     return None
 
@@ -541,6 +577,15 @@ def _euro_one(rng: Rng) -> np.ndarray:
     return _warp(ink, rng, rng.uniform(0, 0.02), rng.uniform(-0.2, 0.2), rng.uniform(-8, 8))
 
 
+def _thin(rng: Rng, digit: np.ndarray) -> np.ndarray:
+    """A digit drawn with a fine pen or a pencil: MNIST's strokes are broad, a photographed
+    ballpoint's are a pixel or two wide once fitted to the model's box (and the letters the
+    model learns to refuse are often re-penned thin, so thinness must not mean "not a
+    digit")."""
+    ink = _pen(_digit_ink(digit), rng, rng.uniform(2, 6))
+    return _warp(ink, rng, rng.uniform(0, 0.015), rng.uniform(-0.15, 0.15), rng.uniform(-6, 6))
+
+
 def _crossed_seven(rng: Rng, seven: np.ndarray) -> np.ndarray:
     """A 7 with a bar across its stem, where continental writers put one."""
     ink = _digit_ink(seven)
@@ -631,6 +676,8 @@ def positive(
     digit, label = digits[index], int(labels[index])
     if kind == "lowres":
         return _lowres(rng, digit), label
+    if kind == "thin":
+        return _styled(_thin(rng, digit), rng), label
     if kind == "chalk":
         ink = _trim(_digit_ink(digit))
         return (
@@ -646,8 +693,8 @@ def positive(
 
 NEGATIVE_KINDS = ("letter", "scribble", "crossed", "piece", "texture", "photo", "blank")
 NEGATIVE_SHARES = (0.3, 0.15, 0.1, 0.15, 0.1, 0.15, 0.05)
-POSITIVE_KINDS = ("euro1", "lowres", "chalk", "photo")
-POSITIVE_SHARES = (0.2, 0.35, 0.2, 0.25)
+POSITIVE_KINDS = ("euro1", "lowres", "chalk", "photo", "thin")
+POSITIVE_SHARES = (0.15, 0.3, 0.15, 0.2, 0.2)
 
 
 @dataclass(frozen=True)
