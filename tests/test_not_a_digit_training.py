@@ -45,6 +45,22 @@ def test_no_letter_that_is_a_digit_in_all_but_name_is_a_negative(pictures):
     assert set("ABEFHKMNSZadekz?#&%") <= set(pictures.GLYPHS)
 
 
+def test_a_piece_that_is_itself_a_one_or_a_zero_is_not_a_negative(pictures):
+    import cv2
+
+    canvas = lambda: np.zeros((84, 84), np.float32)  # noqa: E731
+    stroke = cv2.line(canvas(), (40, 10), (30, 74), 1.0, 9)  # a broad, slanted 1
+    corner = cv2.polylines(canvas(), [np.array([[15, 15], [65, 15], [40, 75]])], False, 1.0, 6)
+    ring = cv2.ellipse(canvas(), (42, 42), (18, 30), 0, 0, 360, 1.0, 3)  # a thin oval 0
+    grazed = cv2.ellipse(canvas(), (42, 42), (18, 30), 0, 0, 350, 1.0, 3)  # cut by 2 px
+    arc = cv2.ellipse(canvas(), (42, 42), (18, 30), 0, 40, 320, 1.0, 6)  # a C
+    assert pictures._is_stroke(stroke) and not pictures._is_stroke(corner)
+    assert not pictures._is_stroke(ring) and not pictures._is_stroke(arc)
+    assert pictures._has_loop(ring) and pictures._has_loop(grazed)
+    assert not pictures._has_loop(arc) and not pictures._has_loop(stroke)
+    assert not pictures._has_loop(corner)
+
+
 @pytest.mark.parametrize("kind", ["euro1", "lowres", "chalk", "photo", "thin"])
 def test_positive_pictures_keep_their_digit(pictures, kind, mnist):
     rng = np.random.default_rng(5)
