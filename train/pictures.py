@@ -35,7 +35,8 @@ Positives (`POSITIVE_KINDS`), MNIST training digits drawn as real pictures show 
 Each picture is then turned into model input by the runtime's own preprocessing
 (`preprocess_gray`), exactly as `edge-digits classify` would; a picture in which it finds no
 digit (a blank page, a dash) is dropped: the runtime answers "no digit" for it before any
-model is asked. Some are drawn as MNIST-format 28x28 inputs (light on black, fitted to the
+model is asked. A negative whose input is a lone straight stroke or a ring is dropped too
+(`reads_as_digit`): whatever it was, the model is shown a 1 or a 0. Some are drawn as MNIST-format 28x28 inputs (light on black, fitted to the
 20 px box), as datasets of letters (EMNIST) and users' own crops are.
 """
 
@@ -80,10 +81,10 @@ def _fonts() -> tuple[str, ...]:
     import matplotlib
 
     found = sorted(glob.glob(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "*.ttf")))
-    # STIX's size-variant and non-Unicode faces hold only large delimiters and oddities.
-    return tuple(
-        f for f in found if "STIXSiz" not in f and "STIXNonUni" not in f and "cmex" not in f
-    )
+    # STIX's size-variant and non-Unicode faces hold only large delimiters and oddities;
+    # LastResort and DejaVu Sans Display draw a placeholder box (a 0 to a reader) for letters.
+    skip = ("STIXSiz", "STIXNonUni", "cmex", "LastResort", "DejaVuSansDisplay")
+    return tuple(f for f in found if not any(name in f for name in skip))
 
 
 @cache
@@ -312,6 +313,32 @@ def _piece_ink(rng: Rng, digit: np.ndarray) -> np.ndarray | None:
             and not _has_loop(piece)
         ):
             return piece
+    return None
+
+
+def reads_as_digit(inputs: np.ndarray) -> str | None:
+    """"1" when a model input (28x28, ink in [0, 1]) is one lone, straight, thin stroke, "0"
+    when it is one ring (a single closed line around a hole, at least 30% of the shape it
+    encloses, which is nearly convex): whatever picture it came from (a fabric's stripe, a
+    photo's edge, a letter's box), any reader sees that digit in it, and a model taught to
+    call it "not a digit" refuses real 1s and 0s drawn with a fine pen."""
+    mask = (cv2.resize(inputs.astype(np.float32), (84, 84)) > 0.3).astype(np.uint8)
+    if cv2.connectedComponents(mask)[0] != 2:  # the background and one piece of ink
+        return None
+    skeleton = skeletonize(mask > 0)
+    length = int(skeleton.sum())
+    if length >= 3 and _is_stroke(skeleton.astype(np.float32)) and mask.sum() <= 0.35 * length**2:
+        return "1"  # straight, and its mean width (area / length) at most 0.35 of its length
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    outer = [c for c, h in zip(contours, hierarchy[0], strict=True) if h[3] < 0]
+    holes = [c for c, h in zip(contours, hierarchy[0], strict=True) if h[3] >= 0]
+    if len(outer) == 1 and len(holes) == 1:
+        enclosed = cv2.contourArea(outer[0])
+        if (
+            cv2.contourArea(holes[0]) >= 0.3 * enclosed
+            and enclosed >= 0.85 * cv2.contourArea(cv2.convexHull(outer[0]))
+        ):
+            return "0"
     return None
 
 
@@ -744,6 +771,9 @@ def _chunk(
         inputs = _to_input(picture)
         if inputs is None:
             dropped.append(kind)
+            continue
+        if side == "negative" and (digit := reads_as_digit(inputs)):
+            dropped.append(f"{kind}: reads as {digit}")
             continue
         xs.append(inputs)
         ys.append(label)
