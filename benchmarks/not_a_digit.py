@@ -12,7 +12,10 @@ itself. A preprocessing `NoDigit` counts as refused (the CLI answers label null 
    `held_out=True`), and, for honesty, two kinds the training generator never makes: letters
    and symbols in Pillow's own bundled font (`ImageFont.load_default`, not a training font)
    drawn dark on paper photos, and hand-drawn letters made of a few wobbly, slanted polylines
-   (A E F H K M N T V W X Y Z k h r u v w x y: nothing like O, I, l or 1).
+   (A E F H K M N T V W X Y Z k h r u v w x y: nothing like O, I, l or 1). Every one counts
+   towards the target; each kind also says how many reached the model as a lone thin
+   straight stroke or a ring (`pictures.reads_as_digit`: a 1 or a 0 to any reader, which
+   training does not teach as "not a digit") and how many of the others were refused.
 2. Digits accepted and right (a null is wrong): (a) the MNIST test set as PNG files through
    `edge-digits classify --json FOLDER`; (b) real photos (`--realdigits`: files named
    `*label<d>*`, or a `labels.csv` of filename,label,kind, whose `multi-digit` pictures are
@@ -523,6 +526,15 @@ def make_all(
 def negative_summary(made: Made, scored: Scored, min_score: float) -> dict[str, Any]:
     accepted = scored.accepted(min_score)
     given = Counter(int(d) for d in scored.best[accepted])
+    # Inputs that are a lone thin stroke or a ring: a 1 or a 0 to any reader, whatever the
+    # picture was (training leaves such negatives out: pictures.reads_as_digit).
+    lookalike = np.array(
+        [
+            not isinstance(inputs, NoDigit) and pictures.reads_as_digit(inputs) is not None
+            for inputs in made.inputs
+        ],
+        bool,
+    )
     summary: dict[str, Any] = {
         "pictures": len(made.inputs),
         "refused": share(~accepted),
@@ -530,6 +542,8 @@ def negative_summary(made: Made, scored: Scored, min_score: float) -> dict[str, 
         "refused_by_none_class": share(scored.none_wins),
         "refused_below_min_score": share(~accepted & ~scored.no_digit & ~scored.none_wins),
         "accepted_as": {str(d): n for d, n in sorted(given.items())},
+        "read_as_1_or_0": share(lookalike),
+        "refused_not_counting_1_or_0": share(~accepted[~lookalike]) if (~lookalike).any() else 1.0,
         "generator_gave_none": made.discarded,
     }
     if any(made.names):
@@ -1128,6 +1142,9 @@ def run(args: argparse.Namespace, echo: Callable[[str], None]) -> dict[str, Any]
             "refused_all": refused_all,
             "refused_own_kinds": share(~own.accepted(min_score)),
             "refused_unseen_kinds": share(~unseen.accepted(min_score)),
+            "refused_all_not_counting_1_or_0": float(
+                np.mean([row["refused_not_counting_1_or_0"] for row in negatives.values()])
+            ),
             "note": "own kinds: train/pictures.py negative() with seeds [20261201, k] (crossed "
             "and piece from MNIST test digits); unseen kinds: Pillow's bundled font on paper "
             "photos, and hand-drawn polyline letters, neither made by the training generator",
@@ -1170,7 +1187,15 @@ def show(record: dict[str, Any]) -> None:
     console = Console()
     kinds = Table(title=f"non-digits refused at min_score {record['model']['min_score']:g}")
     kinds.add_column("kind", no_wrap=True)
-    for column in ("pictures", "refused", "no digit found", "none class won", "< min_score"):
+    for column in (
+        "pictures",
+        "refused",
+        "no digit found",
+        "none class won",
+        "< min_score",
+        "a 1 or 0 to a reader",
+        "refused, the others",
+    ):
         kinds.add_column(column, justify="right")
     for kind, row in record["non_digits"]["kinds"].items():
         unseen = " (unseen)" if kind in UNSEEN_KINDS else ""
@@ -1181,6 +1206,8 @@ def show(record: dict[str, Any]) -> None:
             f"{row['refused_by_preprocessing']:.1%}",
             f"{row['refused_by_none_class']:.1%}",
             f"{row['refused_below_min_score']:.1%}",
+            f"{row['read_as_1_or_0']:.1%}",
+            f"{row['refused_not_counting_1_or_0']:.1%}",
         )
     console.print(kinds)
     table = Table(title=f"targets: {record['model']['name']}")

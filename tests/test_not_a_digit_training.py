@@ -61,6 +61,24 @@ def test_a_piece_that_is_itself_a_one_or_a_zero_is_not_a_negative(pictures):
     assert not pictures._has_loop(corner)
 
 
+def test_an_input_that_is_a_lone_stroke_or_a_ring_reads_as_a_digit(pictures):
+    import cv2
+
+    canvas = lambda: np.zeros((28, 28), np.float32)  # noqa: E731
+    assert pictures.reads_as_digit(cv2.line(canvas(), (15, 4), (12, 23), 1.0, 1)) == "1"
+    assert (
+        pictures.reads_as_digit(cv2.ellipse(canvas(), (14, 14), (6, 10), 0, 0, 360, 1.0, 1)) == "0"
+    )
+    assert pictures.reads_as_digit(cv2.rectangle(canvas(), (6, 4), (21, 23), 1.0, 2)) == "0"
+    assert pictures.reads_as_digit(cv2.rectangle(canvas(), (4, 4), (23, 23), 1.0, -1)) is None
+    assert pictures.reads_as_digit(cv2.line(canvas(), (4, 14), (23, 14), 1.0, 9)) is None  # a bar
+    letter_a = cv2.polylines(canvas(), [np.array([[4, 24], [14, 3], [24, 24]])], False, 1.0, 2)
+    assert pictures.reads_as_digit(cv2.line(letter_a, (8, 16), (20, 16), 1.0, 2)) is None
+    two = cv2.line(cv2.line(canvas(), (8, 4), (8, 23), 1.0, 1), (20, 4), (20, 23), 1.0, 1)
+    assert pictures.reads_as_digit(two) is None  # two strokes: no single digit
+    assert pictures.reads_as_digit(canvas()) is None
+
+
 @pytest.mark.parametrize("kind", ["euro1", "lowres", "chalk", "photo", "thin"])
 def test_positive_pictures_keep_their_digit(pictures, kind, mnist):
     rng = np.random.default_rng(5)

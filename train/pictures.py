@@ -317,7 +317,7 @@ def _piece_ink(rng: Rng, digit: np.ndarray) -> np.ndarray | None:
 
 
 def reads_as_digit(inputs: np.ndarray) -> str | None:
-    """"1" when a model input (28x28, ink in [0, 1]) is one lone, straight, thin stroke, "0"
+    """ "1" when a model input (28x28, ink in [0, 1]) is one lone, straight, thin stroke, "0"
     when it is one ring (a single closed line around a hole, at least 30% of the shape it
     encloses, which is nearly convex): whatever picture it came from (a fabric's stripe, a
     photo's edge, a letter's box), any reader sees that digit in it, and a model taught to
@@ -334,9 +334,8 @@ def reads_as_digit(inputs: np.ndarray) -> str | None:
     holes = [c for c, h in zip(contours, hierarchy[0], strict=True) if h[3] >= 0]
     if len(outer) == 1 and len(holes) == 1:
         enclosed = cv2.contourArea(outer[0])
-        if (
-            cv2.contourArea(holes[0]) >= 0.3 * enclosed
-            and enclosed >= 0.85 * cv2.contourArea(cv2.convexHull(outer[0]))
+        if cv2.contourArea(holes[0]) >= 0.3 * enclosed and enclosed >= 0.85 * cv2.contourArea(
+            cv2.convexHull(outer[0])
         ):
             return "0"
     return None
