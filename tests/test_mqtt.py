@@ -320,3 +320,59 @@ def test_sigterm_stops_the_camera_cleanly_and_says_offline(broker):
     watcher.close()
     status = retained(broker, "m/svc/status")
     assert status is not None and status.payload == b"offline"
+
+
+class SlowDoor:
+    """A TCP relay to the broker that holds each new connection `delay` seconds before
+    passing it on: a first connection (a TLS handshake on a Pi, a far broker) slower than a
+    whole short run."""
+
+    def __init__(self, broker: Broker, delay: float) -> None:
+        import socket
+
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.broker, self.delay = broker, delay
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import socket
+
+        while True:
+            try:
+                near, _ = self.server.accept()
+            except OSError:
+                return
+            time.sleep(self.delay)
+            far = socket.create_connection(("127.0.0.1", self.broker.port))
+            for source, sink in ((near, far), (far, near)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@needs_broker
+def test_a_run_shorter_than_the_first_connection_still_sends_its_readings(broker, cli):
+    door = SlowDoor(broker, delay=1.5)
+    try:
+        watcher = Subscriber(broker, "slow/#")
+        result = cli("camera", "--source", str(VIDEO), "--mqtt",
+                     f"mqtt://127.0.0.1:{door.port}/slow", "--device-id", "pi1")  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        messages = watcher.wait("slow/pi1/reading", len(EXPECTED))
+        watcher.close()
+    finally:
+        door.close()
+    assert frames_and_labels(messages) == EXPECTED
+    assert not [line for line in result.errors if line.startswith("warning")]

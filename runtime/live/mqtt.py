@@ -263,6 +263,13 @@ class MqttPublisher:
     def close(self) -> None:
         """Send what is queued if the broker is there, say offline, disconnect."""
         deadline = time.monotonic() + CLOSE_TIMEOUT
+        # A short run (a video file) can end while the first connection (a TLS handshake) is
+        # still under way: wait for it, or for the outage it turns into, then flush.
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._connected or self._outage_said:
+                    break
+            time.sleep(0.01)
         with self._lock:
             connected = self._connected
             last = self._last
