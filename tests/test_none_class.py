@@ -610,6 +610,24 @@ def row(digit: int | None, p: float, none: float = 0.0) -> list[float]:
     return list(values)
 
 
+def test_in_a_row_a_piece_is_not_a_digit_only_when_the_model_is_sure(examples, block):
+    """In a row of digits a piece is a digit unless p(none) reaches NONE_IN_A_ROW (0.9): an
+    odd 3 the model half calls none stays in the number instead of shortening it."""
+    picture = page([examples[4], block, examples[2]])
+    settings = PreprocessSettings()
+
+    def read(middle: list[float]) -> Any:
+        rows = [row(4, 0.98), middle, row(2, 0.97), row(2, 0.5), row(None, 0.0, none=0.99)]
+        return read_number(picture, settings, scripted(rows), none_index=10)
+
+    unsure = read(row(3, 0.1, none=0.85))
+    assert (unsure.text, [d.label for d in unsure.digits]) == ("432", [4, 3, 2])
+    assert unsure.digits[1].score == pytest.approx(0.1)
+    sure = read(row(3, 0.04, none=0.95))
+    assert (sure.text, [d.label for d in sure.digits]) == ("42", [4, None, 2])
+    assert sure.digits[1].reason == "not a digit"
+
+
 def test_segmentation_counts_none_pieces_as_unlikely(examples, block):
     """The page "4 <block> 2": the 2 is also offered cut in two (5 pieces asked in all:
     4; block; 2 whole; 2's left part, 2's right part)."""
