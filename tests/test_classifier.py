@@ -18,7 +18,6 @@ from edge_digits.runtime.errors import (
     ModelError,
     UsageError,
 )
-from edge_digits.runtime.files.atomic import sha256_file
 from edge_digits.runtime.files.paths import Unmatched, expand_paths
 from fixture_models import copy_ten_class_model
 from PIL import Image
@@ -40,9 +39,13 @@ def model_copy(tmp_path: Path) -> Path:
 def test_default_model_ships_with_a_matching_sidecar(classifier):
     sidecar = classifier.sidecar
     assert sidecar is not None
-    # Converted before models carried their sidecar inside: the .json beside it is the one.
-    assert embedded_metadata(default_model_path().read_bytes(), SIDECAR_METADATA) is None
-    assert sidecar.model_sha256 == sha256_file(default_model_path())
+    # The sidecar travels inside the model too, the same as the .json beside it; its digest
+    # covers the model without that entry.
+    inside = embedded_metadata(default_model_path().read_bytes(), SIDECAR_METADATA)
+    assert inside is not None
+    beside = default_model_path().with_suffix(".json").read_bytes()
+    assert json.loads(inside) == json.loads(beside)
+    assert sidecar.none_label == "none" and sidecar.labels[-1] == "none"
     assert sidecar.precision == "int8" and sidecar.architecture == "edge"
     assert sidecar.provenance["rebuild"].startswith("make default-model")
     assert sidecar.accuracy["test_images"] == 10_000

@@ -277,7 +277,8 @@ def test_a_converted_model_keeps_its_bytes_under_the_entry(writer, example_digit
     """The default model, from TensorFlow's converter (int8, its own metadata entries): the
     entry is added last, and stripping it gives back the very bytes, the ones the sidecar's
     model_sha256 covers."""
-    original = default_model_path().read_bytes()
+    original = writer.strip_metadata(default_model_path().read_bytes(), SIDECAR_METADATA)
+    assert embedded_metadata(original, SIDECAR_METADATA) is None
     embedded = writer.embed_metadata(original, SIDECAR_METADATA, SIDECAR_JSON)
     assert writer.strip_metadata(embedded, SIDECAR_METADATA) == original
     assert _names(embedded) == [*_names(original), SIDECAR_METADATA.encode()]
@@ -333,7 +334,7 @@ def test_duplicate_entries_are_all_replaced_and_shared_buffers_kept(writer):
 
 @pytest.mark.train
 def test_stripping_a_model_without_the_entry_changes_nothing(writer):
-    original = default_model_path().read_bytes()
+    original = writer.strip_metadata(default_model_path().read_bytes(), SIDECAR_METADATA)
     assert writer.strip_metadata(original, SIDECAR_METADATA) is original
     empty = writer.embed_metadata(tiny_model(), SIDECAR_METADATA, b"")
     assert embedded_metadata(empty, SIDECAR_METADATA) == b""

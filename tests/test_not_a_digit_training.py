@@ -79,7 +79,7 @@ def test_an_input_that_is_a_lone_stroke_or_a_ring_reads_as_a_digit(pictures):
     assert pictures.reads_as_digit(canvas()) is None
 
 
-@pytest.mark.parametrize("kind", ["euro1", "lowres", "chalk", "photo", "thin"])
+@pytest.mark.parametrize("kind", ["euro1", "lowres", "chalk", "photo", "thin", "font"])
 def test_positive_pictures_keep_their_digit(pictures, kind, mnist):
     rng = np.random.default_rng(5)
     for _ in range(8):

@@ -384,7 +384,8 @@ def test_500_mnist_pngs_read_exactly_as_the_arrays(classifier, mnist, tmp_path):
         paths.append(path)
     results = list(classify_paths(classifier, paths))
     from_files = np.array([r.prediction.label for r in results])
-    from_arrays = classifier.predict(mnist.x_test[:500].astype(np.float32) / 255).argmax(axis=1)
+    arrays = list(mnist.x_test[:500].astype(np.float32) / 255)
+    from_arrays = np.array([p.label for p in classifier.classify_inputs(arrays)])
     truth = mnist.y_test[:500]
     # The issue asks for the same accuracy within 0.05 percentage points; in fact identical.
     assert abs((from_files == truth).mean() - (from_arrays == truth).mean()) <= 0.0005
@@ -425,12 +426,17 @@ def write_rows(
 
 
 def check_reading(reading: NumberReading, gray: np.ndarray, spans=None) -> None:
-    """Structure: text = lines joined, one box per digit, boxes left to right within each row
-    and inside the picture, scores in (0, 1]; with `spans`, each box covers its digit."""
+    """Structure: text = lines joined, one box per digit read (pieces that are not digits
+    are listed too, left out of the text), boxes left to right within each row and inside the
+    picture, scores in (0, 1]; with `spans`, each box covers its digit."""
     assert reading.text == "".join(reading.lines)
-    assert len(reading.digits) == len(reading.text)
+    assert len(reading.read) == len(reading.text)
+    assert all(d.label is None or d in reading.read for d in reading.digits) or not reading.read
     height, width = gray.shape
-    digits = iter(reading.digits)
+    for digit in reading.digits:
+        x, y, w, h = digit.box
+        assert x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= width and y + h <= height
+    digits = iter(reading.read)
     for r, line in enumerate(reading.lines):
         row = [next(digits) for _ in line]
         assert "".join(str(d.label) for d in row) == line
@@ -499,10 +505,6 @@ def touching_case(pair: str, reason: str):
     return pytest.param(pair, marks=pytest.mark.xfail(strict=True, reason=reason))
 
 
-NARROW_ONE = (
-    "library weakness: a touching pair with a narrow 1 is narrower than SPLIT_FROM (0.8) x "
-    "its row height, so number._readings never offers it cut in two"
-)
 DETACHED_BAR = (
     "library weakness: the 5's detached top bar is joined to the touching 7, so the 5's "
     "body and the bar+7 blob are grouped apart and the bar is read as a digit of its own"
@@ -517,7 +519,7 @@ DETACHED_BAR = (
         "64",
         "89",
         "21",
-        touching_case("17", NARROW_ONE),
+        "17",  # failed with 0.2.0's model, whose read_right 1 was narrower (SPLIT_FROM)
         "36",
         touching_case("57", DETACHED_BAR),
     ],
@@ -652,7 +654,7 @@ def sketches(draw) -> np.ndarray:
 def test_read_number_never_raises_on_any_small_array(classifier, image):
     reading = classifier.read_number(image)
     assert isinstance(reading, NumberReading)
-    assert len(reading.text) == len(reading.digits) == sum(len(line) for line in reading.lines)
+    assert len(reading.text) == len(reading.read) == sum(len(line) for line in reading.lines)
     assert all(line for line in reading.lines)
     check_reading(reading, image)
 
@@ -694,7 +696,13 @@ def test_a_bold_digit_covering_most_of_the_picture_keeps_its_polarity(
     thick = cv2.dilate(mnist.x_test[index], np.ones((3, 3), np.uint8))  # MNIST ink is bright
     bold = 255 - cv2.resize(_ink_crop(thick), None, fx=6, fy=6)  # dark, thick, tightly cropped
     assert (bold < 128).mean() > 0.3
-    assert classifier.classify_array(bold).label == mnist.y_test[index]
+    inputs = preprocess_gray(bold)
+    assert isinstance(inputs, np.ndarray)
+    border = np.concatenate([inputs[0], inputs[-1], inputs[:, 0], inputs[:, -1]])
+    assert border.max() < 0.1 and inputs.mean() < 0.5  # light ink on a dark ground, as MNIST
+    # The best digit is the 8 (polarity kept). The default model calls so bold a blob "not a
+    # digit" (p 0.92): far bolder than any digit it learned, README says so.
+    assert classifier.classify_array(bold).top_k[0][0] == mnist.y_test[index]
 
 
 def test_boxes_of_a_long_strip_lie_on_their_digits(classifier, mnist, read_right):

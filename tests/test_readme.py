@@ -23,7 +23,7 @@ def test_readme_python_example_runs():
     )
     first, second = completed.stdout.splitlines()
     assert first.startswith("7 ")
-    assert second == "(4, 10)"
+    assert second == "(4, 11)"  # the default model answers "not a digit" too
 
 
 @pytest.mark.pi

@@ -30,7 +30,11 @@ Positives (`POSITIVE_KINDS`), MNIST training digits drawn as real pictures show 
 - ``chalk``: chalk on a board: broken, grainy strokes, light on dark;
 - ``photo``: dark ink on lit, shadowed paper, blurred and JPEG-compressed;
 - ``thin``: a digit redrawn with a fine pen (its skeleton, 2-6 px wide at 84 px tall), as a
-  ballpoint or a pencil draws it.
+  ballpoint or a pencil draws it;
+- ``font``: a digit from the same fonts as the letters, drawn as the letters are (often
+  re-penned, wobbled, slanted): printed and carefully written digits, and the reason
+  "drawn from a font" cannot mean "not a digit". Not an MNIST digit: its label is the one
+  the MNIST digit it replaces had, so the classes keep their shares.
 
 Each picture is then turned into model input by the runtime's own preprocessing
 (`preprocess_gray`), exactly as `edge-digits classify` would; a picture in which it finds no
@@ -92,8 +96,8 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
 
-def _glyph(rng: Rng, text: str) -> np.ndarray | None:
-    font = _font(str(rng.choice(_fonts())), int(rng.choice([40, 48, 56, 64])))
+def _glyph(rng: Rng, text: str, fonts: tuple[str, ...] | None = None) -> np.ndarray | None:
+    font = _font(str(rng.choice(fonts or _fonts())), int(rng.choice([40, 48, 56, 64])))
     left, top, right, bottom = font.getbbox(text)
     if right - left < 4 or bottom - top < 4:
         return None  # a glyph this font does not have draws as nothing or a sliver
@@ -612,6 +616,21 @@ def _thin(rng: Rng, digit: np.ndarray) -> np.ndarray:
     return _warp(ink, rng, rng.uniform(0, 0.015), rng.uniform(-0.15, 0.15), rng.uniform(-6, 6))
 
 
+# Fonts whose "0"-"9" are plain lining digits: Computer Modern's math italic has old-style
+# figures and its symbol font no digits at all.
+NOT_FOR_DIGITS = ("cmmi10", "cmsy10")
+
+
+def _font_digit(rng: Rng, digit: int) -> np.ndarray | None:
+    """A digit from the fonts the letters come from, drawn as the letters are (often
+    re-penned by hand, wobbled, slanted): without them, "drawn from a font" would mean "not
+    a digit" to the model, and a printed or carefully written digit (a narrow upright 0)
+    would be refused."""
+    fonts = tuple(f for f in _fonts() if not any(name in f for name in NOT_FOR_DIGITS))
+    ink = _glyph(rng, str(digit), fonts)
+    return _handlike(ink, rng) if ink is not None and rng.random() < 0.7 else ink
+
+
 def _crossed_seven(rng: Rng, seven: np.ndarray) -> np.ndarray:
     """A 7 with a bar across its stem, where continental writers put one."""
     ink = _digit_ink(seven)
@@ -704,6 +723,8 @@ def positive(
         return _lowres(rng, digit), label
     if kind == "thin":
         return _styled(_thin(rng, digit), rng), label
+    if kind == "font":
+        return _styled(_font_digit(rng, label), rng), label
     if kind == "chalk":
         ink = _trim(_digit_ink(digit))
         return (
@@ -719,8 +740,8 @@ def positive(
 
 NEGATIVE_KINDS = ("letter", "scribble", "crossed", "piece", "texture", "photo", "blank")
 NEGATIVE_SHARES = (0.3, 0.15, 0.1, 0.15, 0.1, 0.15, 0.05)
-POSITIVE_KINDS = ("euro1", "lowres", "chalk", "photo", "thin")
-POSITIVE_SHARES = (0.15, 0.3, 0.15, 0.2, 0.2)
+POSITIVE_KINDS = ("euro1", "lowres", "chalk", "photo", "thin", "font")
+POSITIVE_SHARES = (0.15, 0.25, 0.15, 0.15, 0.15, 0.15)
 
 
 @dataclass(frozen=True)
