@@ -4,10 +4,11 @@ The default model answers "not a digit" (an 11th class, `none`) because it has s
 training, the things a camera pointed at a whiteboard, a form or a meter sees besides digits.
 Every picture here is generated from a seed, nothing is fetched: the fonts are matplotlib's
 (DejaVu: Bitstream Vera licence; STIX: SIL Open Font License; Computer Modern: the BaKoMa
-licence, all free to use and redistribute), the photographs scikit-image's sample data (BSD package; each
-picture used is, as its function's docstring in `skimage.data` says, CC0, public domain, or
-of "no known copyright restrictions" (coins, immunohistochemistry); checkerboard and
-colorwheel are test patterns; LastResort, a fallback font, draws only placeholder boxes) and matplotlib's `grace_hopper.jpg` (public
+licence, all free to use and redistribute; LastResort and DejaVu Sans Display, which draw
+placeholder boxes, are not used), the photographs scikit-image's sample data (a BSD
+package; each picture used is, as its function's docstring in `skimage.data` says, CC0,
+public domain, or of "no known copyright restrictions" (coins, immunohistochemistry);
+checkerboard and colorwheel are test patterns) and matplotlib's `grace_hopper.jpg` (public
 domain). The training data of the default model changes if this module does: the cache of
 pictures is keyed by its sha256.
 
@@ -40,8 +41,9 @@ Each picture is then turned into model input by the runtime's own preprocessing
 (`preprocess_gray`), exactly as `edge-digits classify` would; a picture in which it finds no
 digit (a blank page, a dash) is dropped: the runtime answers "no digit" for it before any
 model is asked. A negative whose input is a lone straight stroke or a ring is dropped too
-(`reads_as_digit`): whatever it was, the model is shown a 1 or a 0. Some are drawn as MNIST-format 28x28 inputs (light on black, fitted to the
-20 px box), as datasets of letters (EMNIST) and users' own crops are.
+(`reads_as_digit`): whatever it was, the model is shown a 1 or a 0. Some are drawn as
+MNIST-format 28x28 inputs (light on black, fitted to the 20 px box), as datasets of letters
+(EMNIST) and users' own crops are.
 """
 
 from __future__ import annotations
