@@ -203,3 +203,17 @@ def test_summary_with_parts_missing(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     markdown, _ = write_summary(tmp_path / "empty", tmp_path / "empty.md")
     assert "No results yet" in markdown.read_text()
+
+
+def test_latency_side_by_side_gives_each_model_its_rounds_and_a_ratio(tmp_path):
+    from edge_digits.runtime.core.classifier import default_model_path
+    from latency import side_by_side
+
+    copy = tmp_path / "copy.tflite"
+    copy.write_bytes(default_model_path().read_bytes())
+    copy.with_suffix(".json").write_bytes(default_model_path().with_suffix(".json").read_bytes())
+    figures = side_by_side({"embedded": None, "copy": copy}, threads=1, rounds=2)
+    assert (figures["rounds"], figures["calls_per_round"]) == (2, 300)
+    assert list(figures["p50_us_median_of_rounds"]) == ["embedded", "copy"]
+    assert all(v > 0 for v in figures["p50_us_best_round"].values())
+    assert figures["ratio_first_to_second"] > 0
