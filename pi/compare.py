@@ -3,10 +3,10 @@ per line, in the same order.
 
 Every answer must give the same labels (its label, its top-k labels in order, its reason) and
 scores within SCORE_TOLERANCE of x86's; the line says how many are byte for byte the same.
-A PNG decodes to the same pixels everywhere and its answer is identical; a JPEG photo may not
-(libjpeg-turbo's and OpenCV's SIMD paths differ between NEON and AVX2 in the last bit), and
-since the model's logits are dequantised and put through softmax in float32, a pixel that
-differs moves a score in its fourth decimal.
+The model's logits are dequantised and put through softmax in float32, so the smallest
+difference upstream shows in a score: the answers on PNGs are identical, while three JPEG
+photos' scores differ by up to 0.00025 (one of them in its none score, so its model input
+differed; whether JPEG decoding, preprocessing or float arithmetic on ARM was not traced).
 
     python pi/compare.py X86.jsonl PI.jsonl     (exit 0: the same answers; 1: not)
 """

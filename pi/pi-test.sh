@@ -8,8 +8,8 @@
 # numpy), then runs, as a Pi 4 (Cortex-A72) and as a Pi 5 (Cortex-A76), the tests marked
 # `pi`, and compares the embedded model's answers on examples/ and 500 MNIST test PNGs with
 # this machine's: the same labels, scores within 0.005 (pi/compare.py; the PNGs' are byte
-# for byte the same, a JPEG may decode a pixel apart). Last, native libraries are hidden one at a time, and
-# OpenCV's desktop build is tried without X11: each must give one line and exit 5.
+# for byte the same, three JPEG photos' are not). Last, native libraries are hidden one at a
+# time, and OpenCV's desktop build is tried without X11: each must give one line and exit 5.
 #
 # One summary line per environment. Where emulation cannot run (not root, no binfmt_misc),
 # it says why and fails, unless PI_TEST=skip. Emulated times say nothing of a Pi's speed.
