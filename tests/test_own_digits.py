@@ -192,3 +192,16 @@ def test_from_default_without_the_kept_source_is_one_line(tmp_path, monkeypatch)
     assert finetune.resolve_base(Path("mine.keras"), print) == Path("mine.keras")
     # An 11-class model fine-tuned without --negatives gets a quarter of the MNIST images.
     assert [finetune.rehearsal(n) for n in (100, 12000, 54000)] == [500, 3000, 6000]
+
+
+def test_from_default_is_the_kept_source_of_the_shipped_model():
+    """train/default/model.keras is what the shipped .tflite was converted from (its
+    sidecar's keras_model_sha256): `--from default` needs no rebuild and prints no note."""
+    pytest.importorskip("keras")
+    from edge_digits.runtime.files.atomic import sha256_file
+    from edge_digits.train import finetune
+
+    said: list[str] = []
+    assert finetune.resolve_base(Path("default"), said.append) == finetune.KEPT_DEFAULT
+    assert said == []
+    assert sha256_file(finetune.KEPT_DEFAULT) == finetune.shipped_source_sha256()
