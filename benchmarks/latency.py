@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,16 @@ def percentiles(times: list[float]) -> dict[str, float]:
     return {"p50": stats.p50, "p90": stats.p90, "p99": stats.p99}
 
 
+def timed(call: Callable[[], object], runs: int) -> list[float]:
+    """Seconds taken by each of `runs` calls."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def side_by_side(models: dict[str, Path | None], threads: int, rounds: int) -> dict:
     """Each model's p50 per round, rounds interleaved, and the ratio of the first to the
     second (median over rounds)."""
@@ -40,16 +51,11 @@ def side_by_side(models: dict[str, Path | None], threads: int, rounds: int) -> d
     }
     image = np.random.default_rng(0).random((1, 28, 28), dtype=np.float32)
     for classifier in classifiers.values():
-        for _ in range(300):  # warm-up
-            classifier.predict(image)
+        timed(lambda c=classifier: c.predict(image), 300)  # warm-up
     p50s: dict[str, list[float]] = {name: [] for name in classifiers}
     for _ in range(rounds):
         for name, classifier in classifiers.items():
-            times = []
-            for _ in range(300):
-                start = time.perf_counter()
-                classifier.predict(image)
-                times.append(time.perf_counter() - start)
+            times = timed(lambda c=classifier: c.predict(image), 300)
             p50s[name].append(percentiles(times)["p50"])
     first, second = (np.array(values) for values in p50s.values())
     return {
@@ -92,14 +98,8 @@ def main() -> None:
         ("interpreter", by_hand),
         ("Classifier.predict", lambda: classifier.predict(image)),
     ):
-        for _ in range(300):  # warm-up
-            call()
-        times = []
-        for _ in range(args.runs):
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-        results[name] = percentiles(times)
+        timed(call, 300)  # warm-up
+        results[name] = percentiles(timed(call, args.runs))
     results["model"] = str(classifier.model_path.name)
     results["size_bytes"] = classifier.model_path.stat().st_size
     results["backend"] = classifier.backend

@@ -137,6 +137,7 @@ inside() {  # PI STEP ARGS...: one step of pi/inside.sh as the user pi, on a Pi 
 }
 
 compare() {  # NAME: the emulated answers against this machine's (pi/compare.py)
+    local name=$1
     "$VENV_BIN/python" "$REPO/pi/compare.py" "$CACHE/x86.jsonl" "$HOME_PI/data/$name.jsonl"
 }
 environment() {  # PI VENV NAME WHAT [TEST FILES...]: the pi tests and the answers; one line
