@@ -323,3 +323,31 @@ def test_no_progress_bar_on_a_pipe(folder):
     assert len(lines) == len(BAD) + 1 and all(
         line.startswith(("error: ", "warning: ")) for line in lines
     )
+
+
+# A worker's start, in a fresh interpreter: `_start_worker` with cv2 not yet imported, or
+# already imported; then what OpenCV will use. Prints "<cv2 imported by the start> <threads>".
+WORKER_START = """
+import sys
+{before}
+from edge_digits.runtime.core.batch import _start_worker
+from edge_digits.runtime.core.classifier import ClassifierOptions
+_start_worker(ClassifierOptions())
+imported = "cv2" in sys.modules
+import cv2
+print(imported, cv2.getNumThreads())
+"""
+
+
+@pytest.mark.parametrize(
+    ("before", "expected"),
+    [("", "False 1"), ("import cv2; cv2.setNumThreads(4)", "True 1")],
+    ids=["cv2 not imported", "cv2 already imported"],
+)
+def test_a_worker_gives_opencv_one_thread_without_importing_it(before, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FOR_THREADS_NUM"}
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_START.format(before=before)],
+        capture_output=True, text=True, env=env, timeout=60, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == expected.split()
