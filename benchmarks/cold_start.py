@@ -7,6 +7,9 @@ time, the CPU time and the peak RSS of that process (and its children) are recor
 - The bare imports: `python -c "import numpy, PIL.Image; from ai_edge_litert.interpreter
   import Interpreter"`, what any TFLite digit reader in Python pays before its first line
   (issue 16's targets: classify within 1.3x of its wall time, peak RSS within 1.2x).
+- A minimal reader: those imports, then decode the PNG, load the shipped model and run it
+  once, with no CLI, checks or preprocessing: what the bare imports leave out and every
+  reader pays, for reference.
 - The seeds' way is what the tutorial projects do: import TensorFlow, load the Keras model,
   grayscale + invert + resize the image to 28x28, `model.predict`.
 
@@ -14,7 +17,7 @@ Also checked: `edge-digits --help` and `--version` import no numpy (`python -X i
 Every command runs with Python's bytecode cache on (PYTHONDONTWRITEBYTECODE removed), as
 after a `pip install`; the uncounted first round writes it.
 
-    .venv/bin/python benchmarks/cold_start.py [--keras-model runs/default/model.keras] [--runs 5]
+    .venv/bin/python benchmarks/cold_start.py [--keras-model train/default/model.keras] [--runs 5]
 
 Writes benchmarks/results/cold_start.json and prints a table. Ratios are the headline:
 absolute times drift on shared machines, ratios measured together less so.
