@@ -100,6 +100,7 @@ def _records() -> dict[str, dict[str, object]]:
         summary={
             "edge-digits classify": {"wall_s_median": 0.2, "peak_rss_mib_median": 60.0},
             "seeds' way": {"wall_s_median": 3.4, "peak_rss_mib_median": 620.0},
+            "minimal reader": {"wall_s_median": 0.12, "peak_rss_mib_median": 42.0},
         },
         ratios={"wall_speedup": 17.0, "memory_ratio": 10.3},
     )
