@@ -231,8 +231,8 @@ def _start_worker(options: ClassifierOptions) -> None:
     global _options
     _options = options
     # One process per core: OpenCV's own threads would compete. Said to OpenCV rather than
-    # by importing it: a worker given only plain pictures never needs it, and its import is
-    # the larger part of a worker's start (~65 ms of ~200 on this project's 2-core machine).
+    # by importing it: a worker given only plain pictures never needs it, and importing it
+    # is a good part of a worker's start (`python -X importtime -c "import cv2"`).
     if "cv2" in sys.modules:
         sys.modules["cv2"].setNumThreads(1)
     else:  # read by OpenCV when it first spreads work over threads (core/src/parallel.cpp)
