@@ -38,9 +38,10 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from edge_digits.runtime.core.classifier import default_model_path
 from environment import ROOT, header, python_command, relative
 
-EMBEDDED_MODEL = ROOT / "runtime" / "models" / "edge_int8.tflite"
+EMBEDDED_MODEL = default_model_path()  # the model `edge-digits classify` loads
 
 BIN = Path(sys.executable).parent
 
