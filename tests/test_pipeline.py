@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -278,6 +279,66 @@ def test_resume_continues_from_the_saved_epoch(mnist, tmp_path):
     assert resumed.epochs_run == 3 and len(history["loss"]) == 3
     assert history["loss"][0] == state["history"]["loss"][0]  # the first epoch kept, not redone
     assert json.loads((tmp_path / "checkpoints" / "state.json").read_text())["epoch"] == 3
+
+
+def test_ema_keeps_the_average_and_resume_trains_on_the_last_steps_weights(
+    mnist, tmp_path, monkeypatch
+):
+    import keras
+    from edge_digits.train import training
+
+    def weights(model: keras.Model) -> list[np.ndarray]:
+        return [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+
+    def swapped(model: keras.Model) -> list[np.ndarray]:
+        swap = keras.callbacks.SwapEMAWeights()
+        swap.set_model(model)
+        swap.on_test_begin()  # the other set of weights into the model
+        return weights(model)
+
+    class Stop(Exception):
+        pass
+
+    save = training._Checkpoints.on_epoch_end
+
+    def save_then_stop(self, epoch, logs=None):  # a run killed after its first epoch
+        save(self, epoch, logs)
+        raise Stop
+
+    config = training.TrainConfig(
+        arch="mlp", epochs=3, limit=2000, batch_size=64, out=tmp_path, ema=True
+    )
+    with monkeypatch.context() as patch, pytest.raises(Stop):
+        patch.setattr(training._Checkpoints, "on_epoch_end", save_then_stop)
+        training.train(config, mnist=mnist, echo=lambda line: None, verbose=0)
+    folder = tmp_path / "checkpoints"
+    saved = keras.models.load_model(folder / "epoch-001.keras")
+    average, last_step = weights(saved), swapped(saved)
+    assert not all(np.allclose(a, b) for a, b in zip(average, last_step, strict=True))
+    resumed, epoch = training._resume(folder, training._Checkpoints(folder, {}))
+    assert epoch == 1  # trains on from the last step's weights, the average kept aside
+    for got, want in zip(weights(resumed), last_step, strict=True):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(swapped(resumed), average, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+    result = training.train(
+        replace(config, resume=True), mnist=mnist, echo=lambda line: None, verbose=0
+    )
+    assert result.epochs_run == 3
+    # The run's model is the best epoch's average, as validated.
+    state = json.loads((folder / training.STATE).read_text())
+    best = keras.models.load_model(folder / state["best_file"])
+    kept = keras.models.load_model(tmp_path / "model.keras")
+    for got, want in zip(weights(kept), weights(best), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_ema_is_for_one_device(tmp_path):
+    from edge_digits.train.training import TrainConfig
+
+    with pytest.raises(UsageError, match="--ema trains on one device only"):
+        TrainConfig(strategy="mirrored", ema=True, out=tmp_path).check()
 
 
 def test_resume_without_a_previous_run_says_so(tmp_path, mnist):

@@ -49,6 +49,7 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 STATE = "state.json"  # in the checkpoints folder: what `--resume` continues from
 CALIBRATION = "calibration.npz"  # validation and representative inputs, for `convert`
 REPRESENTATIVE = 1000  # training inputs kept for int8 calibration
+EMA_MOMENTUM = 0.999  # with `ema`: an average over about the last thousand steps
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,12 @@ class TrainConfig:
         data_weight: with `user_data`, their share of each batch (drawn at random).
         base: start from this trained Keras model instead of new weights (`--from`); its
             classes decide the run's (10, or 11 with "none").
+        ema: keep an exponential moving average of the weights (Keras' `use_ema`, over about
+            the last `1 / (1 - EMA_MOMENTUM)` steps) and validate, checkpoint and keep that
+            average instead of the last step's weights.
+        teachers: trained Keras models, with this run's classes, whose averaged probabilities
+            on each (augmented) input the model also learns from (see distill.py).
+        teacher_weight: with `teachers`, their share of the loss; the labels have the rest.
     """
 
     arch: str = "edge"
@@ -109,6 +116,9 @@ class TrainConfig:
     user_data: tuple[Path, ...] = ()
     data_weight: float = 0.25
     base: Path | None = None
+    ema: bool = False
+    teachers: tuple[Path, ...] = ()
+    teacher_weight: float = 0.5
 
     def check(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -131,6 +141,15 @@ class TrainConfig:
             raise UsageError(f"--data-weight must be between 0 and 1, got {self.data_weight}")
         if self.limit is not None and self.limit < self.batch_size:
             raise UsageError(f"--limit must be at least the batch size ({self.batch_size})")
+        if self.ema and self.strategy != "default":
+            raise UsageError("--ema trains on one device only; leave out --strategy or --ema")
+        if self.teachers and (self.strategy != "default" or self.user_data):
+            raise UsageError(
+                "--teacher trains on MNIST and generated pictures, on one device: leave out "
+                "--strategy and --data, or --teacher"
+            )
+        if not 0.0 < self.teacher_weight < 1.0:
+            raise UsageError(f"--teacher-weight must be between 0 and 1, got {self.teacher_weight}")
         multiworker.check_options(self.strategy, self.cluster, self.task_index)
 
 
@@ -252,6 +271,12 @@ def _resume(folder: Path, checkpoints: _Checkpoints) -> tuple[keras.Model, int]:
             f"{folder}: nothing to resume ({' '.join(str(error).split())[:120]}); train without --resume"
         ) from None
     checkpoints.restore(state)
+    if getattr(model.optimizer, "use_ema", False):
+        # An epoch file holds the average as the model's weights and the last step's in the
+        # optimizer's average (SwapEMAWeights saved it swapped): swap back to train on.
+        swap = keras.callbacks.SwapEMAWeights()
+        swap.set_model(model)
+        swap.on_test_begin()
     return model, int(state["epoch"])
 
 
@@ -488,6 +513,15 @@ def _train(
     if base is not None:
         before = _scores(base, mnist, users)
 
+    labels, val_labels = y_train.astype(np.int64), y_val.astype(np.int64)
+    teacher = None
+    if config.teachers:  # targets: the label and what the teachers answer (distill.py)
+        from . import distill
+
+        teacher = distill.load_teachers(config.teachers, classes)
+        labels = distill.targets(teacher, train_in, labels, classes)
+        val_labels = distill.targets(teacher, val_in, val_labels, classes)
+
     keras.utils.set_random_seed(config.seed)
     folder = ensure_output_dir(out / "checkpoints")
     history_so_far: dict[str, list[float]] = {}
@@ -505,18 +539,22 @@ def _train(
             steps = config.epochs * int(np.ceil(len(train_in) / config.batch_size))
             rate = config.learning_rate * (FINE_TUNE_RATE if base is not None else 1.0)
             schedule = keras.optimizers.schedules.CosineDecay(rate, decay_steps=steps)
-            model.compile(
-                optimizer=keras.optimizers.Adam(schedule),
-                loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"],
+            optimizer = keras.optimizers.Adam(
+                schedule, use_ema=config.ema, ema_momentum=EMA_MOMENTUM
             )
+            loss: Any = "sparse_categorical_crossentropy"
+            metrics: list[Any] = ["accuracy"]
+            if teacher is not None:
+                loss = distill.DistillationLoss(config.teacher_weight, classes)
+                metrics = [distill.LabelAccuracy(classes)]
+            model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     summary: list[str] = []
     model.summary(print_fn=lambda line, **_: summary.append(line))
     echo("\n".join(summary))
 
     plain: dict[str, Any] = {
         "x": train_in,
-        "y": y_train.astype(np.int64),
+        "y": labels,
         "batch_size": config.batch_size,
         "shuffle": True,
     }
@@ -530,15 +568,14 @@ def _train(
         from .augment import augmented_dataset
 
         dataset = augmented_dataset(
-            train_in,
-            y_train.astype(np.int64),
-            batch_size=config.batch_size,
-            seed=config.seed + initial_epoch,
+            train_in, labels, batch_size=config.batch_size, seed=config.seed + initial_epoch
         )
+        if teacher is not None:
+            dataset = distill.taught(dataset, teacher, classes)
         if cluster is not None:
             dataset = multiworker.shard_by_element(dataset)
         phases.append((augmented_until, {"x": dataset, "shuffle": False}))
-    validation: Any = (val_in, y_val.astype(np.int64))
+    validation: Any = (val_in, val_labels)
     if cluster is not None:  # tf.data pipelines, each worker's share taken by element
         plain = {
             "x": multiworker.dataset(
@@ -555,7 +592,12 @@ def _train(
             (end, _mixed(inputs, users.train, config, len(train_in))) for end, inputs in phases
         ]
         plain = phases[-1][1]
-    stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience)
+    stopping = keras.callbacks.EarlyStopping(
+        monitor="val_accuracy", mode="max", patience=config.patience
+    )
+    callbacks: list[keras.callbacks.Callback] = [checkpoint, stopping]
+    if config.ema:  # validation and the epoch files see the average, training the last step's
+        callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     with contextlib.ExitStack() as multi_worker:
         if cluster is not None:
             multi_worker.enter_context(multiworker.stopped_workers(config.out, cluster.others))
@@ -570,7 +612,7 @@ def _train(
                 epochs=end,
                 initial_epoch=start,
                 verbose=verbose,
-                callbacks=[checkpoint, stopping],
+                callbacks=callbacks,
             )
     if cluster is not None and not cluster.chief:  # the chief tests and writes the results
         return TrainResult(
@@ -585,6 +627,8 @@ def _train(
         )
     # The best epoch's model, wherever it was (before a resume, or before early stopping).
     model = keras.models.load_model(folder / "best.keras")
+    if config.teachers:  # saved with the plain loss: no reader needs distill.py
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     if int(model.output_shape[-1]) != classes:
         raise UsageError(
@@ -638,6 +682,7 @@ def _train(
             "mnist": str(config.mnist or ""),
             "user_data": [str(folder) for folder in config.user_data],
             "base": str(config.base or ""),
+            "teachers": [str(path) for path in config.teachers],
         },
         "architecture": config.arch,
         "architecture_summary": ARCHITECTURES[config.arch].summary,
