@@ -90,9 +90,6 @@ class TrainConfig:
         ema: keep an exponential moving average of the weights (Keras' `use_ema`, over about
             the last `1 / (1 - EMA_MOMENTUM)` steps) and validate, checkpoint and keep that
             average instead of the last step's weights.
-        teachers: trained Keras models, with this run's classes, whose averaged probabilities
-            on each (augmented) input the model also learns from (see distill.py).
-        teacher_weight: with `teachers`, their share of the loss; the labels have the rest.
     """
 
     arch: str = "edge"
@@ -117,8 +114,6 @@ class TrainConfig:
     data_weight: float = 0.25
     base: Path | None = None
     ema: bool = False
-    teachers: tuple[Path, ...] = ()
-    teacher_weight: float = 0.5
 
     def check(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -143,13 +138,6 @@ class TrainConfig:
             raise UsageError(f"--limit must be at least the batch size ({self.batch_size})")
         if self.ema and self.strategy != "default":
             raise UsageError("--ema trains on one device only; leave out --strategy or --ema")
-        if self.teachers and (self.strategy != "default" or self.user_data):
-            raise UsageError(
-                "--teacher trains on MNIST and generated pictures, on one device: leave out "
-                "--strategy and --data, or --teacher"
-            )
-        if not 0.0 < self.teacher_weight < 1.0:
-            raise UsageError(f"--teacher-weight must be between 0 and 1, got {self.teacher_weight}")
         multiworker.check_options(self.strategy, self.cluster, self.task_index)
 
 
@@ -513,15 +501,6 @@ def _train(
     if base is not None:
         before = _scores(base, mnist, users)
 
-    labels, val_labels = y_train.astype(np.int64), y_val.astype(np.int64)
-    teacher = None
-    if config.teachers:  # targets: the label and what the teachers answer (distill.py)
-        from . import distill
-
-        teacher = distill.load_teachers(config.teachers, classes)
-        labels = distill.targets(teacher, train_in, labels, classes)
-        val_labels = distill.targets(teacher, val_in, val_labels, classes)
-
     keras.utils.set_random_seed(config.seed)
     folder = ensure_output_dir(out / "checkpoints")
     history_so_far: dict[str, list[float]] = {}
@@ -542,19 +521,18 @@ def _train(
             optimizer = keras.optimizers.Adam(
                 schedule, use_ema=config.ema, ema_momentum=EMA_MOMENTUM
             )
-            loss: Any = "sparse_categorical_crossentropy"
-            metrics: list[Any] = ["accuracy"]
-            if teacher is not None:
-                loss = distill.DistillationLoss(config.teacher_weight, classes)
-                metrics = [distill.LabelAccuracy(classes)]
-            model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+            model.compile(
+                optimizer=optimizer,
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+            )
     summary: list[str] = []
     model.summary(print_fn=lambda line, **_: summary.append(line))
     echo("\n".join(summary))
 
     plain: dict[str, Any] = {
         "x": train_in,
-        "y": labels,
+        "y": y_train.astype(np.int64),
         "batch_size": config.batch_size,
         "shuffle": True,
     }
@@ -568,14 +546,15 @@ def _train(
         from .augment import augmented_dataset
 
         dataset = augmented_dataset(
-            train_in, labels, batch_size=config.batch_size, seed=config.seed + initial_epoch
+            train_in,
+            y_train.astype(np.int64),
+            batch_size=config.batch_size,
+            seed=config.seed + initial_epoch,
         )
-        if teacher is not None:
-            dataset = distill.taught(dataset, teacher, classes)
         if cluster is not None:
             dataset = multiworker.shard_by_element(dataset)
         phases.append((augmented_until, {"x": dataset, "shuffle": False}))
-    validation: Any = (val_in, val_labels)
+    validation: Any = (val_in, y_val.astype(np.int64))
     if cluster is not None:  # tf.data pipelines, each worker's share taken by element
         plain = {
             "x": multiworker.dataset(
@@ -592,9 +571,7 @@ def _train(
             (end, _mixed(inputs, users.train, config, len(train_in))) for end, inputs in phases
         ]
         plain = phases[-1][1]
-    stopping = keras.callbacks.EarlyStopping(
-        monitor="val_accuracy", mode="max", patience=config.patience
-    )
+    stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience)
     callbacks: list[keras.callbacks.Callback] = [checkpoint, stopping]
     if config.ema:  # validation and the epoch files see the average, training the last step's
         callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
@@ -627,8 +604,6 @@ def _train(
         )
     # The best epoch's model, wherever it was (before a resume, or before early stopping).
     model = keras.models.load_model(folder / "best.keras")
-    if config.teachers:  # saved with the plain loss: no reader needs distill.py
-        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     if int(model.output_shape[-1]) != classes:
         raise UsageError(
@@ -682,7 +657,6 @@ def _train(
             "mnist": str(config.mnist or ""),
             "user_data": [str(folder) for folder in config.user_data],
             "base": str(config.base or ""),
-            "teachers": [str(path) for path in config.teachers],
         },
         "architecture": config.arch,
         "architecture_summary": ARCHITECTURES[config.arch].summary,

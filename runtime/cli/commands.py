@@ -276,18 +276,6 @@ def train(
             "and keep the average (one device only)."
         ),
     ] = False,
-    teacher: Annotated[
-        list[Path] | None,
-        typer.Option(
-            metavar="MODEL",
-            help="Also learn from this trained Keras model's answers (knowledge distillation; "
-            "repeat for several, whose answers are averaged).",
-            show_default=False,
-        ),
-    ] = None,
-    teacher_weight: Annotated[
-        float, typer.Option(min=0.01, max=0.99, help="With --teacher: its share of the loss.")
-    ] = 0.5,
     out_dir: Annotated[Path, out_option("the run's files")] = Path("runs/latest"),
     user_data: UserDataOption = None,
     data_weight: Annotated[
@@ -319,7 +307,6 @@ def train(
             patience=patience, limit=limit, out=out_dir, mnist=mnist_path, augment=augment,
             strategy=strategy.value, resume=resume, negatives=negatives,
             picture_digits=picture_digits, clean_epochs=clean_epochs, ema=ema,
-            teachers=tuple(teacher or ()), teacher_weight=teacher_weight,
             user_data=tuple(folders), data_weight=data_weight,
             base=Path(base) if base is not None else None,
             cluster=addresses, task_index=task_index,
