@@ -3,8 +3,11 @@
 Trains the `edge` architecture with a fixed seed on MNIST, on generated pictures of what is
 not a digit (an 11th class, "none": letters, scribbles, textures, photographs...) and on
 MNIST digits drawn as real pictures show them (European 1s, crossed 7s, 8 px captures,
-chalk, photos): see pictures.py. Converts it to float32 and int8 (logits, with a temperature
-and an operating point fitted on the validation inputs), and installs the int8 model and its
+chalk, photos): see pictures.py. It keeps the moving average of the weights (`--ema`):
+at the operating point, the average read 99.42% of MNIST test and refused 95.8% of the
+benchmark's non-digits, where the same recipe keeping the last step's weights read 99.31%
+and refused 95.4%. Converts it to float32 and int8 (logits, with a temperature and an
+operating point fitted on the validation inputs), and installs the int8 model and its
 sidecar as ``runtime/models/edge_int8.{tflite,json}``. The sidecar records the figures
 measured at conversion and this recipe; the model carries the same sidecar inside.
 """
@@ -34,15 +37,20 @@ RECIPE = TrainConfig(
     negatives=24_000,
     picture_digits=16_000,
     clean_epochs=2,
+    ema=True,
 )
 REBUILD_COMMAND = "make default-model  (python -m edge_digits.train.default_model)"
 
 
 def build_default_model(config: TrainConfig = RECIPE) -> Path:
     """Train, convert and install the default model; return the installed `.tflite` path."""
-    result = train(config)
+    return install(train(config).model_path, config)
+
+
+def install(model_path: Path, config: TrainConfig = RECIPE) -> Path:
+    """Convert the run's Keras model and install its int8 model and sidecar as the default."""
     report = convert(
-        result.model_path,
+        model_path,
         ["float32", "int8"],
         out=config.out,
         provenance={"rebuild": REBUILD_COMMAND, "default_model": True},
