@@ -573,7 +573,8 @@ def _train(
         plain = phases[-1][1]
     stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience)
     callbacks: list[keras.callbacks.Callback] = [checkpoint, stopping]
-    if config.ema:  # validation and the epoch files see the average, training the last step's
+    if config.ema:  # validation and the epoch files see the average, training the last step's;
+        # each fit ends on the average (Keras), so the clean epochs start from it
         callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     with contextlib.ExitStack() as multi_worker:
         if cluster is not None:
