@@ -597,6 +597,8 @@ def digit_summary(scored: Scored, truth: np.ndarray, min_score: float) -> dict[s
         "refused_by_preprocessing": share(scored.no_digit),
         "refused_by_none_class": share(scored.none_wins),
         "refused_below_min_score": share(~accepted & ~scored.no_digit & ~scored.none_wins),
+        # What the none class and min_score cost: the best digit right wherever one was read.
+        "best_digit_right": share(~scored.no_digit & (scored.best == truth)),
     }
 
 
