@@ -277,6 +277,27 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return found
 
 
+def test_an_answer_is_in_metrics_as_soon_as_its_client_has_it(monkeypatch):
+    from edge_digits.runtime.serve import service
+
+    send = service._Handler._send
+
+    def send_then_linger(self, reply):  # the handler's thread goes on after the answer
+        send(self, reply)
+        time.sleep(0.5)
+
+    monkeypatch.setattr(service._Handler, "_send", send_then_linger)
+    running = start(LIMITS)
+    try:
+        assert post(running, "/classify", b"nope")[0] == 422
+        found = samples(request(running, "GET", "/metrics")[2].decode())
+        key = ("edge_digits_http_requests_total", (("code", "422"), ("handler", "classify")))
+        assert found.get(key) == 1
+    finally:
+        running.shutdown()
+        running.server_close()
+
+
 def test_metrics_count_requests_errors_and_latency_in_prometheus_format():
     running = start(LIMITS)
     try:

@@ -529,8 +529,10 @@ class _Handler(BaseHTTPRequestHandler):
         def answer(reply: Answer, handler: str, cause: str | None = None) -> None:
             nonlocal sent
             sent = True
-            self._send(reply)
+            # Counted before it is sent: a client that has its answer finds it in /metrics
+            # (counted after, a /metrics request from the same client could come first).
             self.server.service.count(handler, reply.status, time.perf_counter() - start, cause)
+            self._send(reply)
 
         try:
             yield answer
