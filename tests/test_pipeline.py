@@ -291,9 +291,7 @@ def test_ema_keeps_the_average_and_resume_trains_on_the_last_steps_weights(
         return [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
 
     def swapped(model: keras.Model) -> list[np.ndarray]:
-        swap = keras.callbacks.SwapEMAWeights()
-        swap.set_model(model)
-        swap.on_test_begin()  # the other set of weights into the model
+        training.swap_average(model)  # the other set of weights into the model
         return weights(model)
 
     class Stop(Exception):

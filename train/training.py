@@ -262,10 +262,15 @@ def _resume(folder: Path, checkpoints: _Checkpoints) -> tuple[keras.Model, int]:
     if getattr(model.optimizer, "use_ema", False):
         # An epoch file holds the average as the model's weights and the last step's in the
         # optimizer's average (SwapEMAWeights saved it swapped): swap back to train on.
-        swap = keras.callbacks.SwapEMAWeights()
-        swap.set_model(model)
-        swap.on_test_begin()
+        swap_average(model)
     return model, int(state["epoch"])
+
+
+def swap_average(model: keras.Model) -> None:
+    """Exchange the model's weights with the moving average its optimizer keeps (`ema`)."""
+    swap = keras.callbacks.SwapEMAWeights()
+    swap.set_model(model)
+    swap.on_test_begin()  # swaps: a new callback believes the model holds its own weights
 
 
 def _counts(kinds: np.ndarray) -> dict[str, int]:
