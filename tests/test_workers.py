@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from edge_digits.runtime.core.batch import classify_paths
 from edge_digits.runtime.core.classifier import MAX_BATCH, Classifier
-from edge_digits.runtime.core.pool import WorkerError
+from edge_digits.runtime.core.pool import ONE_THREAD, WorkerError, ordered_map
 from edge_digits.runtime.errors import EdgeDigitsWarning, UsageError
 from PIL import Image
 
@@ -351,3 +351,40 @@ def test_a_worker_gives_opencv_one_thread_without_importing_it(before, expected)
         capture_output=True, text=True, env=env, timeout=60, check=True,
     )  # fmt: skip
     assert done.stdout.split() == expected.split()
+
+
+@pytest.mark.parametrize("users", [None, "3"], ids=["unset", "set by the user"])
+def test_workers_start_with_one_blas_thread_unless_the_user_said(users, monkeypatch):
+    for name in ONE_THREAD:
+        monkeypatch.delenv(name, raising=False)
+    if users is not None:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", users)
+    seen = list(ordered_map(os.getenv, list(ONE_THREAD), workers=1))  # one spawned worker
+    assert seen == [users or "1", "1"]
+    # This process's environment is as it was.
+    assert [os.environ.get(name) for name in ONE_THREAD] == [users, None]
+
+
+# The console script's entry point, then what its environment holds.
+ENTRY = """
+import os, sys
+sys.argv = ["edge-digits", "--version"]
+from edge_digits.runtime.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print(os.environ.get("OPENBLAS_NUM_THREADS"))
+"""
+
+
+@pytest.mark.parametrize(("users", "expected"), [(None, "1"), ("2", "2")])
+def test_the_command_line_asks_numpy_for_one_blas_thread_unless_the_user_did(users, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if users is not None:
+        env["OPENBLAS_NUM_THREADS"] = users
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY], capture_output=True, text=True, env=env, timeout=60,
+        check=True,
+    )  # fmt: skip
+    assert done.stdout.split()[-1] == expected

@@ -36,7 +36,7 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from ..core.pool import sigint_ignored, watch_parent
+from ..core.pool import one_thread_each, sigint_ignored, watch_parent
 from .service import (
     LOCALHOST,
     MULTIPROC_ENV,
@@ -132,7 +132,8 @@ class _Workers:
             args=(self._options, self._listener, os.getpid(), self._folder),
             daemon=True,
         )
-        with sigint_ignored():  # it inherits that while it starts: Ctrl-C is this process's
+        # It inherits both while it starts: Ctrl-C is this process's; one core's worth each.
+        with sigint_ignored(), one_thread_each():
             process.start()
         return process
 
