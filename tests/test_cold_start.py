@@ -5,6 +5,7 @@ imports of numpy, Pillow and LiteRT)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 
@@ -20,6 +21,7 @@ SCRIPT = (
 )
 NOT_NEEDED = ("rich", "importlib.metadata", "numpy.typing", "_hashlib", "PIL.ImageOps")
 NOT_NEEDED += ("edge_digits.runtime.core.trace",)  # --debug-dir only
+NOT_NEEDED += ("tempfile",)  # native stderr is caught in an anonymous file (memfd)
 # The bare line classify is measured against: what it loads itself is not ours to avoid
 # (numpy 1.x, as on the legacy backend and the Pi's system numpy, loads _hashlib).
 BARE = (
@@ -80,3 +82,15 @@ def test_may_be_terminal_without_rich(monkeypatch, tmp_path):
         monkeypatch.setenv("FORCE_COLOR", "")
         monkeypatch.setenv("TTY_COMPATIBLE", "1")
         assert may_be_terminal(file)
+
+
+@pytest.mark.parametrize("memfd", [True, False], ids=["memfd", "temporary file"])
+def test_native_stderr_is_caught_with_or_without_memfd(memfd, monkeypatch, capfd):
+    from edge_digits.runtime.native.stderr import capture_stderr
+
+    if not memfd:  # as on macOS
+        monkeypatch.delattr("os.memfd_create", raising=False)
+    with capture_stderr() as captured:
+        os.write(2, b"INFO: from native code\n")
+    assert captured.lines == ["INFO: from native code\n"]
+    assert capfd.readouterr().err == ""  # nothing reached the real stderr

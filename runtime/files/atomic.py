@@ -17,7 +17,6 @@ import importlib
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,6 +79,8 @@ def _make_temporary(path: Path) -> Path:
     and NumPy's `savez` choose the format by it)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # here: not on a cold classify's path
+
         fd, name = tempfile.mkstemp(
             dir=path.parent, prefix=f".{path.stem}.tmp-{os.getpid()}-", suffix=path.suffix
         )

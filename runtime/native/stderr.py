@@ -10,9 +10,9 @@ import contextlib
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 
 @dataclass
@@ -20,6 +20,17 @@ class Captured:
     """Filled with what was written to fd 2 once the `capture_stderr` block ends."""
 
     lines: list[str] = field(default_factory=list)
+
+
+def _anonymous_file() -> BinaryIO:
+    """A file without a name, read and written: in memory where the system has memfd
+    (Linux), else a temporary file. Not `tempfile` first: its import (with `random`'s) is a
+    quarter of a MiB of a cold `classify`'s memory, and every interpreter is made here."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux; an old kernel
+        return open(os.memfd_create("edge-digits-stderr", os.MFD_CLOEXEC), "w+b")
+    import tempfile
+
+    return tempfile.TemporaryFile()
 
 
 @contextlib.contextmanager
@@ -32,7 +43,7 @@ def capture_stderr() -> Iterator[Captured]:
     except OSError:  # no usable stderr: nothing to capture
         yield captured
         return
-    with tempfile.TemporaryFile() as sink:
+    with _anonymous_file() as sink:
         os.dup2(sink.fileno(), 2)
         try:
             yield captured
