@@ -35,7 +35,7 @@ def _anonymous_file() -> BinaryIO:
 
 @contextlib.contextmanager
 def capture_stderr() -> Iterator[Captured]:
-    """Redirect fd 2 (native and Python stderr) to a temporary file while the block runs."""
+    """Redirect fd 2 (native and Python stderr) to an anonymous file while the block runs."""
     captured = Captured()
     sys.stderr.flush()
     try:
