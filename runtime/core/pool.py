@@ -48,8 +48,9 @@ R = TypeVar("R")
 # Set (where the caller has not) for the processes started here. Each is one core's worth
 # of work, so a library's own pool of a thread per core is only contention: OpenBLAS,
 # numpy's BLAS, starts one in every process importing numpy (OMP_NUM_THREADS for builds on
-# OpenMP), and they spin as it starts. Measured on 10,000 PNGs, 2 workers on 2 cores: their
-# CPU time fell from 1.90-2.03 s to 1.52-1.84 s (benchmarks/workers.py).
+# OpenMP), and they spin as it starts. With this and the command line's own setting, 2
+# workers on 10,000 PNGs used 1.27x the CPU time of one, where they had used 1.44x
+# (benchmarks/workers.py, 2 cores).
 ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
 IN_FLIGHT = 4  # chunks per process between the one handed back and the last given out
 PARENT_CHECK_S = 1.0  # how often a worker looks whether its parent is still there
