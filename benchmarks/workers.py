@@ -7,8 +7,10 @@ be byte-for-byte that of `--workers 1`. Recorded per run: wall time, images/s, a
 seconds of the command and its workers; per setting the median images/s and its ratio to
 `--workers 1`. On a shared machine absolute figures drift with the load (the load average
 is recorded); ratios measured together drift less. After each round, the machine's ceiling
-is measured too: N processes doing pure-Python CPU work against one (on a virtual machine
-the cores may give less than N).
+is measured too, two ways: N processes doing pure-Python CPU work against one (on a virtual
+machine the cores may give less than N), and N whole `--workers 1` runs at once against the
+round's one run alone (the "work ceiling": the same work, sharing nothing; where the cores
+compete for caches or memory bandwidth it is lower still).
 
     .venv/bin/python benchmarks/workers.py [--count 10000] [--runs 5]
 
@@ -96,6 +98,23 @@ def ceiling(processes: int) -> float:
     return processes * alone / together
 
 
+def together(folder: Path, processes: int) -> float:
+    """Wall time of `processes` whole `--workers 1` runs at once, each on all the files.
+
+    Against one run alone this is the ceiling for this very work: `processes` commands that
+    share nothing, each with its own start, neither waiting for the other. On a virtual
+    machine whose cores compete for caches or memory it is lower than `ceiling`'s."""
+    command = [str(EDGE_DIGITS), "classify", "--json", "--quiet", "--workers", "1", str(folder)]
+    start = time.perf_counter()
+    running = [
+        subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(processes)
+    ]
+    if any(process.wait() != 0 for process in running):
+        raise SystemExit("a --workers 1 run failed while running beside another")
+    return time.perf_counter() - start
+
+
 def measure(folder: Path, count: int, settings: list[int], runs: int) -> dict[str, Any]:
     reference: bytes | None = None
     identical = True
@@ -105,14 +124,17 @@ def measure(folder: Path, count: int, settings: list[int], runs: int) -> dict[st
         identical &= output == reference
     measured: dict[int, list[dict[str, float]]] = {workers: [] for workers in settings}
     ceilings: dict[int, list[float]] = {workers: [] for workers in settings[1:]}
+    work_ceilings: dict[int, list[float]] = {workers: [] for workers in settings[1:]}
     for _ in range(runs):
         for workers in settings:
             figures, output = run(folder, workers)
             identical &= output == reference
             figures["images_per_s"] = count / figures["wall_s"]
             measured[workers].append(figures)
+        alone = measured[settings[0]][-1]["wall_s"]
         for workers in settings[1:]:
             ceilings[workers].append(ceiling(workers))
+            work_ceilings[workers].append(workers * alone / together(folder, workers))
     assert reference is not None
     base = statistics.median(r["images_per_s"] for r in measured[settings[0]])
     summary = {}
@@ -126,6 +148,7 @@ def measure(folder: Path, count: int, settings: list[int], runs: int) -> dict[st
         }
         if workers in ceilings:
             summary[str(workers)]["machine_ceiling_median"] = statistics.median(ceilings[workers])
+            summary[str(workers)]["work_ceiling_median"] = statistics.median(work_ceilings[workers])
     ratio_2 = summary["2"]["ratio_to_1"]
     return {
         "images": count,
@@ -160,7 +183,10 @@ def main() -> None:
     args.out.write_text(json.dumps(record, indent=2) + "\n")
 
     table = Table(title=f"classify --json on {args.count:,} PNG files, median of {args.runs} runs")
-    columns = ("--workers", "images/s", "wall (s)", "CPU (s)", "x --workers 1", "machine ceiling")
+    columns = (
+        "--workers", "images/s", "wall (s)", "CPU (s)", "x --workers 1", "machine ceiling",
+        "work ceiling",
+    )  # fmt: skip
     for column in columns:
         table.add_column(column, justify="right")
     for workers, row in record["summary"].items():
@@ -171,6 +197,7 @@ def main() -> None:
             f"{row['cpu_s_median']:.2f}",
             f"{row['ratio_to_1']:.2f}",
             f"{row['machine_ceiling_median']:.2f}" if "machine_ceiling_median" in row else "-",
+            f"{row['work_ceiling_median']:.2f}" if "work_ceiling_median" in row else "-",
         )
     console = Console()
     console.print(table)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from edge_digits.runtime.core import pool
 from edge_digits.runtime.core.batch import classify_paths
 from edge_digits.runtime.core.classifier import MAX_BATCH, Classifier
 from edge_digits.runtime.core.pool import ONE_THREAD, WorkerError, ordered_map
@@ -109,6 +110,13 @@ def test_two_workers_print_byte_for_byte_what_one_prints(cli, folder):
     assert sum(record["label"] is not None for record in records) >= FILES * 0.95
 
 
+def test_forked_workers_print_what_one_process_prints(cli, folder):
+    one = cli("classify", "--json", "--workers", "1", str(folder))
+    command = cli_command("classify", "--json", "--workers", "2", str(folder))
+    two = subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=120)
+    assert (two.returncode, two.stdout, two.stderr) == (1, one.stdout, one.stderr)
+
+
 def test_plain_output_is_the_same_too(cli, folder):
     one = cli("classify", "--top-k", "2", "--workers", "1", str(folder))
     three = cli("classify", "--top-k", "2", "--workers", "3", str(folder))
@@ -126,6 +134,9 @@ def test_number_with_workers(cli, folder, tmp_path):
     assert (one.exit_code, two.exit_code) == (0, 0), one.stderr + two.stderr
     assert len(two.records) == 20 + 11 + 11
     assert (two.stdout, two.stderr) == (one.stdout, one.stderr)
+    command = cli_command("classify", "--json", "--number", "--workers", "2", str(tmp_path))
+    forked = subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=120)
+    assert (forked.returncode, forked.stdout, forked.stderr) == (0, one.stdout, one.stderr)
     assert any(len(record["text"]) > 1 for record in two.records)  # sheet.jpg: rows of digits
 
 
@@ -176,7 +187,7 @@ def test_the_library_yields_in_order_from_no_more_processes_than_chunks(folder, 
     assert len(said) == 1
     total = FILES + len(BAD) + 1
     assert [result.path for result in results] == sorted(str(p) for p in folder.iterdir())
-    assert started == [2]  # three chunks: this process and two spawned, not eight
+    assert started == [2]  # three chunks: this process and two started, not eight
     assert progress == [(done, total) for done in range(1, total + 1)]
     with pytest.warns(EdgeDigitsWarning, match="0400_bad_exif.jpg"):
         alone = list(classify_paths(classifier, [folder], workers=1))
@@ -203,7 +214,7 @@ def test_where_no_process_can_start_this_one_does_the_work(folder, monkeypatch):
 def test_closing_the_generator_ends_the_workers(folder):
     results = classify_paths(Classifier(), [folder], workers=2)
     assert next(results).path.endswith("0000_label7.png")
-    assert multiprocessing.active_children()  # the spawned worker
+    assert multiprocessing.active_children()  # the started worker
     results.close()
     assert multiprocessing.active_children() == []
 
@@ -269,7 +280,8 @@ def test_ctrl_c_stops_every_worker_with_exit_130(folder, whole_group):
     assert process.returncode == 130, errors
     assert "Traceback" not in errors and errors.splitlines()[-1] == "interrupted"
     assert len(rest.splitlines()) < 20 * (FILES + 4) - 1
-    assert any("spawn_main" in line for line in started.values()), started
+    # Forked: the command line is one thread when its workers start.
+    assert set(started.values()) == {" ".join(command) + " "}, started
     deadline = time.monotonic() + 10
     while any(running(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -355,6 +367,8 @@ def test_a_worker_gives_opencv_one_thread_without_importing_it(before, expected)
 
 @pytest.mark.parametrize("users", [None, "3"], ids=["unset", "set by the user"])
 def test_workers_start_with_one_blas_thread_unless_the_user_said(users, monkeypatch):
+    # Spawned: a forked worker would have its numpy started already, with its parent.
+    monkeypatch.setattr(pool, "start_method", lambda: "spawn")
     for name in ONE_THREAD:
         monkeypatch.delenv(name, raising=False)
     if users is not None:
@@ -388,3 +402,41 @@ def test_the_command_line_asks_numpy_for_one_blas_thread_unless_the_user_did(use
         check=True,
     )  # fmt: skip
     assert done.stdout.split()[-1] == expected
+
+
+# In a fresh interpreter: how workers would start alone, beside a Python thread, and beside
+# an interpreter of one thread, then of two (native threads).
+START_METHOD = """
+import threading, time
+from edge_digits.runtime.core.pool import start_method
+print(start_method())
+release = threading.Event()
+thread = threading.Thread(target=release.wait)
+thread.start()
+print(start_method())
+release.set()
+thread.join()
+deadline = time.monotonic() + 10  # the thread's end, as the system sees it, comes just after
+while start_method() != "fork" and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(start_method())
+import numpy as np
+from edge_digits.runtime.core.classifier import Classifier, ClassifierOptions
+blank = np.zeros((8, 28, 28), np.float32)
+one = Classifier(ClassifierOptions(num_threads=1))
+one.predict(blank)
+print(start_method())
+two = Classifier(ClassifierOptions(num_threads=2))
+two.predict(blank)  # tflite-runtime starts its threads at the first run
+print(start_method())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="Linux lists its threads")
+def test_workers_are_forked_only_from_a_process_of_one_thread():
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}  # as the command line sets it
+    done = subprocess.run(
+        [sys.executable, "-c", START_METHOD], capture_output=True, text=True, env=env,
+        timeout=60, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == ["fork", "spawn", "fork", "fork", "spawn"]

@@ -228,8 +228,12 @@ _classifier: Classifier | None = None  # built on the first chunk
 
 
 def _start_worker(options: ClassifierOptions) -> None:
-    global _options
+    global _options, _classifier
     _options = options
+    # A forked worker starts with a copy of its parent's: its own are made here, and its
+    # crops take names of its own (a saver's names carry its process id).
+    _classifier = None
+    _savers.clear()
     # One process per core: OpenCV's own threads would compete. Said to OpenCV rather than
     # by importing it: a worker given only plain pictures never needs it, and importing it
     # is a good part of a worker's start (`python -X importtime -c "import cv2"`).
